@@ -1,0 +1,430 @@
+package electionloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/clock"
+
+	"github.com/kubepy/leaderelection/config"
+	"github.com/kubepy/leaderelection/record"
+)
+
+var (
+	// ErrLeadershipLost is returned by Run when this candidate led and then
+	// lost the lock: no renewal succeeded within RenewDeadline, or another
+	// candidate took the lock.
+	ErrLeadershipLost = errors.New("electionloop: leadership lost")
+	// ErrRunning is returned by Run while another Run of the same Elector
+	// has not returned.
+	ErrRunning = errors.New("electionloop: Run is already running")
+
+	// errHeldByOther means a renewal found another holder in the record.
+	errHeldByOther = errors.New("electionloop: lock is held by another candidate")
+)
+
+// maxBackoffFactor caps the backoff after errors that retrying soon will not
+// fix (Forbidden, a missing namespace): at most this many RetryPeriods.
+const maxBackoffFactor = 16
+
+// Elector is one candidate in an election.
+type Elector struct {
+	cfg    config.Config
+	clock  clock.Clock
+	jitter func() float64 // in [0, 1)
+
+	running sync.Mutex // held by Run
+
+	mu           sync.Mutex
+	leading      bool
+	observed     record.Record // last valid record seen or written
+	observedRaw  string        // raw value of the last read
+	observedTime time.Time     // local time observedRaw last changed
+	haveObserved bool
+}
+
+// New checks cfg and returns an Elector for it.
+func New(cfg config.Config) (*Elector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.Clock
+	if c == nil {
+		c = clock.RealClock{}
+	}
+	return &Elector{cfg: cfg, clock: c, jitter: rand.Float64}, nil
+}
+
+// IsLeader reports whether this candidate currently leads.
+func (e *Elector) IsLeader() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.leading
+}
+
+// GetLeader returns the holder of the record last observed, "" if none.
+func (e *Elector) GetLeader() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.observed.HolderIdentity
+}
+
+// Run takes part in the election until ctx is done or leadership is lost.
+// It blocks while following; once this candidate acquires the lock it calls
+// OnStartedLeading in a new goroutine and renews every RetryPeriod. Run
+// returns ErrLeadershipLost (wrapping the last renewal error) when
+// leadership ends on its own, and ctx.Err() when ctx ends it, after
+// releasing the lock if ReleaseOnCancel is set. Before returning, Run waits
+// for OnStartedLeading to return. An Elector runs once at a time; it may run
+// again after Run returns.
+func (e *Elector) Run(ctx context.Context) error {
+	if !e.running.TryLock() {
+		return ErrRunning
+	}
+	defer e.running.Unlock()
+	logger := logr.FromContextOrDiscard(ctx).WithValues("lock", e.cfg.Lock.Describe(), "identity", e.cfg.Lock.Identity())
+	ctx = logr.NewContext(ctx, logger)
+
+	n := startNotifier(e.cfg.Callbacks.OnNewLeader)
+	defer n.stop()
+
+	acquiredAt, err := e.acquire(ctx, n)
+	if err != nil {
+		return err
+	}
+	return e.lead(ctx, n, acquiredAt)
+}
+
+// acquire retries until this candidate holds the lock, returning the time of
+// the attempt that succeeded.
+func (e *Elector) acquire(ctx context.Context, n *notifier) (time.Time, error) {
+	logger := logr.FromContextOrDiscard(ctx)
+	logger.Info("candidate is following")
+	var report errorReport
+	for {
+		now := e.clock.Now()
+		ok, err := e.tryAcquireOrRenew(ctx, now, n)
+		if ok {
+			logger.Info("acquired lease")
+			return now, nil
+		}
+		wait := e.jittered()
+		if err != nil {
+			wait = report.failed(logger, err, wait, e.cfg.RetryPeriod)
+		} else {
+			report.reset()
+			logger.V(1).Info("lease held by another candidate", "holder", e.GetLeader())
+		}
+		if !e.sleep(ctx, wait) {
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// lead runs OnStartedLeading and renews until leadership ends.
+func (e *Elector) lead(ctx context.Context, n *notifier, lastRenew time.Time) error {
+	logger := logr.FromContextOrDiscard(ctx)
+	leaderCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	e.setLeading(true)
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		e.cfg.Callbacks.OnStartedLeading(leaderCtx)
+	}()
+
+	lastRenew, err := e.renew(ctx, n, lastRenew)
+	cancel()
+	e.setLeading(false)
+	if err != nil {
+		logger.Error(err, "stopped leading")
+		e.stoppedLeading(logger)
+		<-workDone
+		return err
+	}
+
+	// ctx ended while leading.
+	if e.cfg.ReleaseOnCancel {
+		// Release only once the work has stopped: a follower takes a
+		// released lock at once, and two leaders must not work together.
+		deadline := lastRenew.Add(e.cfg.RenewDeadline)
+		if e.waitUntil(workDone, deadline) {
+			e.stoppedLeading(logger)
+			e.release(ctx, deadline)
+		} else {
+			logger.Info("not releasing: OnStartedLeading did not return before the lease ran out")
+			e.stoppedLeading(logger)
+		}
+	} else {
+		e.stoppedLeading(logger)
+	}
+	<-workDone
+	return ctx.Err()
+}
+
+// renew keeps the lease until ctx is done (nil error) or leadership is lost.
+// It returns the time of the last successful renewal.
+func (e *Elector) renew(ctx context.Context, n *notifier, lastRenew time.Time) (time.Time, error) {
+	logger := logr.FromContextOrDiscard(ctx)
+	var lastErr error
+	for {
+		now := e.clock.Now()
+		deadline := lastRenew.Add(e.cfg.RenewDeadline)
+		if !now.Before(deadline) {
+			// Also reached without any attempt when the process was
+			// frozen past the deadline: by now a follower may lead.
+			return lastRenew, fmt.Errorf("%w: no renewal succeeded within %v (last at %s): %w",
+				ErrLeadershipLost, e.cfg.RenewDeadline, lastRenew.Format(time.RFC3339Nano), lastErr)
+		}
+		attemptCtx, cancelAttempt := context.WithTimeout(ctx, deadline.Sub(now))
+		ok, err := e.tryAcquireOrRenew(attemptCtx, now, n)
+		cancelAttempt()
+		wait := e.cfg.RetryPeriod
+		switch {
+		case ok:
+			lastRenew, lastErr = now, nil
+			logger.V(1).Info("renewed lease")
+		case ctx.Err() != nil:
+			return lastRenew, nil
+		case err == nil || errors.Is(err, errHeldByOther):
+			if err == nil {
+				err = errHeldByOther
+			}
+			return lastRenew, fmt.Errorf("%w: %w", ErrLeadershipLost, err)
+		default:
+			lastErr = err
+			logger.Error(err, "failed to renew lease")
+			// Retry no later than the deadline, so leadership ends at
+			// the deadline and not up to a RetryPeriod after it.
+			if until := lastRenew.Add(e.cfg.RenewDeadline).Sub(e.clock.Now()); until < wait {
+				wait = until
+			}
+		}
+		if !e.sleep(ctx, wait) {
+			return lastRenew, nil
+		}
+	}
+}
+
+// tryAcquireOrRenew makes one attempt to take or keep the lock, as Python's
+// try_acquire_or_renew does. now is the local time the attempt started.
+// (false, nil) means the lock is validly held by another candidate.
+func (e *Elector) tryAcquireOrRenew(ctx context.Context, now time.Time, n *notifier) (bool, error) {
+	lock := e.cfg.Lock
+	id := lock.Identity()
+	fresh := record.Record{
+		HolderIdentity: id,
+		LeaseDuration:  e.cfg.LeaseDuration,
+		AcquireTime:    now,
+		RenewTime:      now,
+	}
+
+	rec, raw, err := lock.Get(ctx)
+	switch {
+	case apierrors.IsNotFound(err):
+		if e.heldByOther(now) {
+			// Deleted while another candidate held it: that leader
+			// will recreate it; creating now could make two leaders.
+			return false, nil
+		}
+		if err := lock.Create(ctx, fresh); err != nil {
+			return false, err
+		}
+		e.wrote(fresh, now, n)
+		return true, nil
+
+	case errors.Is(err, record.ErrNoRecord):
+		// Python's "no record" (absent, empty, released, incomplete):
+		// Python takes the lock at once, and so do we.
+		if rec.HolderIdentity != id {
+			fresh.LeaderTransitions = rec.LeaderTransitions + 1
+		}
+		e.observeRaw(raw, now)
+		if err := lock.Update(ctx, fresh); err != nil {
+			return false, err
+		}
+		e.wrote(fresh, now, n)
+		return true, nil
+
+	case errors.Is(err, record.ErrMalformed):
+		// Nobody can read the holder, but changes of the raw value
+		// still show that some writer is alive. A leader overwrites
+		// it at once: its own lease has not run out.
+		if changed := e.observeRaw(raw, now); !e.IsLeader() && (changed || now.Before(e.expiry(0))) {
+			return false, nil
+		}
+		if err := lock.Update(ctx, fresh); err != nil {
+			return false, err
+		}
+		e.wrote(fresh, now, n)
+		return true, nil
+
+	case err != nil:
+		return false, err
+	}
+
+	if e.observeRaw(raw, now) {
+		e.observe(rec, n)
+	}
+	if rec.HolderIdentity != id {
+		if e.IsLeader() {
+			return false, fmt.Errorf("%w: %q", errHeldByOther, rec.HolderIdentity)
+		}
+		if now.Before(e.expiry(rec.LeaseDuration)) {
+			return false, nil
+		}
+		fresh.LeaderTransitions = rec.LeaderTransitions + 1
+	} else {
+		// Renewing keeps acquireTime, as Python's leader does.
+		fresh.AcquireTime = rec.AcquireTime
+		fresh.LeaderTransitions = rec.LeaderTransitions
+	}
+	if err := lock.Update(ctx, fresh); err != nil {
+		return false, err
+	}
+	e.wrote(fresh, now, n)
+	return true, nil
+}
+
+// release writes a record with no holder over this leader's last write. A
+// conflict means another candidate wrote since: nothing is left to release.
+func (e *Elector) release(ctx context.Context, deadline time.Time) {
+	logger := logr.FromContextOrDiscard(ctx)
+	now := e.clock.Now()
+	if !now.Before(deadline) {
+		logger.Info("not releasing: the lease may already have passed to another candidate")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline.Sub(now))
+	defer cancel()
+	e.mu.Lock()
+	released := e.observed
+	e.mu.Unlock()
+	released.HolderIdentity = ""
+	released.RenewTime = now
+	if err := e.cfg.Lock.Update(ctx, released); err != nil {
+		logger.Error(err, "failed to release lease")
+		return
+	}
+	e.mu.Lock()
+	e.observed = released
+	e.observedRaw, e.observedTime = "", now
+	e.mu.Unlock()
+	logger.Info("released lease")
+}
+
+// observeRaw notes the local time at which the raw value changed and reports
+// whether it did.
+func (e *Elector) observeRaw(raw string, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.haveObserved && raw == e.observedRaw {
+		return false
+	}
+	e.observedRaw, e.observedTime, e.haveObserved = raw, now, true
+	return true
+}
+
+// observe records a valid record read from the lock.
+func (e *Elector) observe(rec record.Record, n *notifier) {
+	e.mu.Lock()
+	changed := rec.HolderIdentity != e.observed.HolderIdentity
+	e.observed = rec
+	e.mu.Unlock()
+	if changed && rec.HolderIdentity != "" {
+		n.notify(rec.HolderIdentity)
+	}
+}
+
+// wrote records a successful write of rec by this candidate. The raw value
+// is left unknown: the next read sees it as a change, which for the writer
+// only refreshes the observation time.
+func (e *Elector) wrote(rec record.Record, now time.Time, n *notifier) {
+	e.mu.Lock()
+	e.observedRaw, e.observedTime, e.haveObserved = "", now, true
+	e.mu.Unlock()
+	e.observe(rec, n)
+}
+
+// expiry is when the observed lease ends, judged by the local time of the
+// last change and the longer of our and the record's lease duration.
+func (e *Elector) expiry(recordLease time.Duration) time.Time {
+	lease := max(e.cfg.LeaseDuration, recordLease)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.observedTime.Add(lease)
+}
+
+// heldByOther reports whether the last valid record named another holder
+// whose lease has not run out.
+func (e *Elector) heldByOther(now time.Time) bool {
+	e.mu.Lock()
+	holder, lease := e.observed.HolderIdentity, e.observed.LeaseDuration
+	e.mu.Unlock()
+	if holder == "" || holder == e.cfg.Lock.Identity() {
+		return false
+	}
+	return now.Before(e.expiry(lease))
+}
+
+func (e *Elector) setLeading(v bool) {
+	e.mu.Lock()
+	e.leading = v
+	e.mu.Unlock()
+}
+
+func (e *Elector) stoppedLeading(logger logr.Logger) {
+	if e.cfg.Callbacks.OnStoppedLeading != nil {
+		e.cfg.Callbacks.OnStoppedLeading()
+		return
+	}
+	// Python's on_stoppedleading_callback.
+	logger.Info("stopped leading")
+}
+
+// jittered is the wait before the next attempt to acquire: between
+// RetryPeriod and JitterFactor × RetryPeriod, so candidates started together
+// drift apart.
+func (e *Elector) jittered() time.Duration {
+	rp := float64(e.cfg.RetryPeriod)
+	return time.Duration(rp + e.jitter()*(config.JitterFactor-1)*rp)
+}
+
+// sleep waits d on the injected clock; false means ctx ended first.
+func (e *Elector) sleep(ctx context.Context, d time.Duration) bool {
+	t := e.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
+	}
+}
+
+// waitUntil waits for done until the deadline on the injected clock.
+func (e *Elector) waitUntil(done <-chan struct{}, deadline time.Time) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	d := deadline.Sub(e.clock.Now())
+	if d <= 0 {
+		return false
+	}
+	t := e.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C():
+		return false
+	}
+}
