@@ -45,6 +45,14 @@ type Lock interface {
 	Describe() string
 }
 
+// Watching is implemented by locks that learn of changes without polling,
+// such as a configmaplock.Lock with a Watcher. Its followers wake at each
+// change and at the exact moment a lease expires instead of polling every
+// RetryPeriod. Changes may return nil: the lock does not watch then.
+type Watching interface {
+	Changes() <-chan struct{}
+}
+
 // Callbacks are called by the election loop.
 type Callbacks struct {
 	// OnStartedLeading runs in its own goroutine when this candidate becomes

@@ -13,11 +13,13 @@ import (
 
 type namedLock string
 
-func (l namedLock) Get(context.Context) (record.Record, string, error) { return record.Record{}, "", nil }
-func (l namedLock) Create(context.Context, record.Record) error        { return nil }
-func (l namedLock) Update(context.Context, record.Record) error        { return nil }
-func (l namedLock) Identity() string                                   { return string(l) }
-func (l namedLock) Describe() string                                   { return "test/lock" }
+func (l namedLock) Get(context.Context) (record.Record, string, error) {
+	return record.Record{}, "", nil
+}
+func (l namedLock) Create(context.Context, record.Record) error { return nil }
+func (l namedLock) Update(context.Context, record.Record) error { return nil }
+func (l namedLock) Identity() string                            { return string(l) }
+func (l namedLock) Describe() string                            { return "test/lock" }
 
 func valid() config.Config {
 	return config.Config{

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -32,6 +33,10 @@ type Options struct {
 	// readable by every candidate; record.ClientGo only suits pools without
 	// Python candidates.
 	Dialect record.Dialect
+	// Watcher, when set, serves reads from its cache and tells the
+	// election loop of every change (see Watcher). It must watch this
+	// lock's namespace and name.
+	Watcher *Watcher
 }
 
 // Lock is a ConfigMap-annotation lock. It is safe for concurrent use, though
@@ -40,8 +45,11 @@ type Lock struct {
 	client corev1client.ConfigMapsGetter
 	opts   Options
 
-	mu   sync.Mutex
-	last *corev1.ConfigMap // what Get, Create or Update last saw
+	changes <-chan struct{} // from the Watcher; nil without one
+
+	mu    sync.Mutex
+	last  *corev1.ConfigMap // what Get, Create or Update last saw
+	stale bool              // the cache lost a race: read the server next
 }
 
 var _ config.Lock = (*Lock)(nil)
@@ -65,16 +73,27 @@ func New(client corev1client.ConfigMapsGetter, opts Options) (*Lock, error) {
 	if opts.Dialect != record.Python && opts.Dialect != record.ClientGo {
 		errs = append(errs, fmt.Errorf("configmaplock: unknown dialect %d", int(opts.Dialect)))
 	}
+	if opts.Watcher != nil && !opts.Watcher.covers(opts.Namespace, opts.Name) {
+		errs = append(errs, fmt.Errorf("configmaplock: the watcher does not cover ConfigMap %s/%s", opts.Namespace, opts.Name))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Lock{client: client, opts: opts}, nil
+	l := &Lock{client: client, opts: opts}
+	if opts.Watcher != nil {
+		l.changes = opts.Watcher.subscribe(opts.Name)
+	}
+	return l, nil
 }
+
+// Changes returns a channel that receives a value whenever the ConfigMap
+// may have changed, or nil when the lock has no Watcher.
+func (l *Lock) Changes() <-chan struct{} { return l.changes }
 
 // Get reads the ConfigMap and decodes its annotation. A missing annotation is
 // reported like an empty one, as an error wrapping record.ErrNoRecord.
 func (l *Lock) Get(ctx context.Context) (record.Record, string, error) {
-	cm, err := l.client.ConfigMaps(l.opts.Namespace).Get(ctx, l.opts.Name, metav1.GetOptions{})
+	cm, err := l.read(ctx)
 	if err != nil {
 		return record.Record{}, "", fmt.Errorf("configmaplock: get %s: %w", l.Describe(), err)
 	}
@@ -87,6 +106,21 @@ func (l *Lock) Get(ctx context.Context) (record.Record, string, error) {
 	return rec, raw, nil
 }
 
+// read returns the ConfigMap from the watcher's cache when it can, else from
+// the API server.
+func (l *Lock) read(ctx context.Context) (*corev1.ConfigMap, error) {
+	l.mu.Lock()
+	stale := l.stale
+	l.stale = false
+	l.mu.Unlock()
+	if l.opts.Watcher != nil && !stale {
+		if cm, ok, err := l.opts.Watcher.get(l.opts.Name); ok || err != nil {
+			return cm, err
+		}
+	}
+	return l.client.ConfigMaps(l.opts.Namespace).Get(ctx, l.opts.Name, metav1.GetOptions{})
+}
+
 // Create creates the ConfigMap holding rec. It fails with AlreadyExists when
 // another candidate created it first.
 func (l *Lock) Create(ctx context.Context, rec record.Record) error {
@@ -97,6 +131,7 @@ func (l *Lock) Create(ctx context.Context, rec record.Record) error {
 	}}
 	created, err := l.client.ConfigMaps(l.opts.Namespace).Create(ctx, cm, metav1.CreateOptions{})
 	if err != nil {
+		l.markStale(err)
 		return fmt.Errorf("configmaplock: create %s: %w", l.Describe(), err)
 	}
 	l.remember(created)
@@ -119,6 +154,7 @@ func (l *Lock) Update(ctx context.Context, rec record.Record) error {
 	cm.Annotations[record.AnnotationKey] = l.opts.Dialect.Encode(rec)
 	updated, err := l.client.ConfigMaps(l.opts.Namespace).Update(ctx, cm, metav1.UpdateOptions{})
 	if err != nil {
+		l.markStale(err)
 		return fmt.Errorf("configmaplock: update %s: %w", l.Describe(), err)
 	}
 	l.remember(updated)
@@ -130,6 +166,16 @@ func (l *Lock) Identity() string { return l.opts.Identity }
 
 // Describe returns "namespace/name".
 func (l *Lock) Describe() string { return l.opts.Namespace + "/" + l.opts.Name }
+
+// markStale makes the next Get ask the API server after a write lost a race
+// that the cache may not have seen yet.
+func (l *Lock) markStale(err error) {
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err) {
+		l.mu.Lock()
+		l.stale = true
+		l.mu.Unlock()
+	}
+}
 
 func (l *Lock) remember(cm *corev1.ConfigMap) {
 	l.mu.Lock()

@@ -179,8 +179,12 @@ func (e *Elector) renew(ctx context.Context, n *notifier, lastRenew time.Time) (
 		if !now.Before(deadline) {
 			// Also reached without any attempt when the process was
 			// frozen past the deadline: by now a follower may lead.
-			return lastRenew, fmt.Errorf("%w: no renewal succeeded within %v (last at %s): %w",
-				ErrLeadershipLost, e.cfg.RenewDeadline, lastRenew.Format(time.RFC3339Nano), lastErr)
+			err := fmt.Errorf("%w: no renewal succeeded within %v (last at %s)",
+				ErrLeadershipLost, e.cfg.RenewDeadline, lastRenew.Format(time.RFC3339Nano))
+			if lastErr != nil {
+				err = fmt.Errorf("%w: %w", err, lastErr)
+			}
+			return lastRenew, err
 		}
 		attemptCtx, cancelAttempt := context.WithTimeout(ctx, deadline.Sub(now))
 		ok, err := e.tryAcquireOrRenew(attemptCtx, now, n)
