@@ -53,6 +53,22 @@ type Watching interface {
 	Changes() <-chan struct{}
 }
 
+// Metrics receives measurements of one candidate's election. The loop calls
+// it from its own goroutine: implementations must be safe for concurrent use
+// and must not block. The prometheus module of this repository adapts it to
+// Prometheus.
+type Metrics interface {
+	// Leading reports that this candidate started (true) or stopped
+	// (false) leading.
+	Leading(leading bool)
+	// Renewed reports one renewal attempt of the leader: how long it took
+	// and its error, nil when it succeeded.
+	Renewed(took time.Duration, err error)
+	// APIError reports a failed API call by kind, as
+	// electionloop.ErrorKind names it: "conflict", "forbidden", ...
+	APIError(kind string)
+}
+
 // Callbacks are called by the election loop.
 type Callbacks struct {
 	// OnStartedLeading runs in its own goroutine when this candidate becomes
@@ -88,6 +104,8 @@ type Config struct {
 	ReleaseOnCancel bool
 	// Clock is the time source; nil means the real clock.
 	Clock clock.Clock
+	// Metrics receives measurements; nil means none.
+	Metrics Metrics
 }
 
 // FieldError is one validation failure: the field and what is wrong with

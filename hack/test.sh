@@ -30,5 +30,11 @@ go vet ./...
 echo "test: go test -race ./..." >&2
 go test -race -count=1 -timeout 30m "$@" ./...
 
+# Modules of their own, so the library's go.mod stays lean.
+for mod in prometheus; do
+  echo "test: go test -race ./... in $mod" >&2
+  (cd "$mod" && go vet ./... && go test -race -count=1 -timeout 10m "$@" ./...)
+done
+
 echo "test: fuzzing the record decoder for 15s" >&2
 go test -run='^$' -fuzz=FuzzDecode -fuzztime=15s ./record/
