@@ -3,7 +3,8 @@
 //
 //	go run ./examples/candidate --name my-lock [--namespace default] [--identity ID]
 //	    [--kubeconfig PATH] [--lease-duration 15s] [--renew-deadline 10s]
-//	    [--retry-period 2s] [--release-on-cancel] [--dialect python|client-go] [-v N]
+//	    [--retry-period 2s] [--release-on-cancel] [--dialect python|client-go]
+//	    [--watch] [--healthz-addr 127.0.0.1:8081] [-v N]
 //
 // Events: {"event":"started_leading"|"stopped_leading"|"new_leader",
 // "identity":ID, "leader":ID (new_leader only), "time":RFC 3339}.
@@ -22,6 +23,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -49,7 +52,8 @@ func main() {
 type options struct {
 	kubeconfig, namespace, name, identity, dialect string
 	leaseDuration, renewDeadline, retryPeriod      time.Duration
-	releaseOnCancel                                bool
+	releaseOnCancel, watch                         bool
+	healthzAddr                                    string
 	verbosity                                      int
 }
 
@@ -67,6 +71,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.retryPeriod, "retry-period", 2*time.Second, "retry period")
 	fs.BoolVar(&o.releaseOnCancel, "release-on-cancel", false, "release the lock on SIGTERM or SIGINT")
 	fs.StringVar(&o.dialect, "dialect", "python", "record dialect to write: python or client-go")
+	fs.BoolVar(&o.watch, "watch", false, "watch the lock instead of polling it (needs list and watch rights on configmaps)")
+	fs.StringVar(&o.healthzAddr, "healthz-addr", "", "serve /healthz on this address, failing when a leader stops renewing")
 	fs.IntVar(&o.verbosity, "v", 0, "log verbosity")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -117,8 +123,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	events := newEventWriter(stdout, o.identity)
+	var watcher *configmaplock.Watcher
+	if o.watch {
+		watcher, err = configmaplock.NewWatcher(client.CoreV1(), configmaplock.WatcherOptions{Namespace: o.namespace, Name: o.name})
+		problems = append(problems, err)
+	}
 	lock, lockErr := configmaplock.New(client.CoreV1(), configmaplock.Options{
-		Namespace: o.namespace, Name: o.name, Identity: o.identity, Dialect: dialect,
+		Namespace: o.namespace, Name: o.name, Identity: o.identity, Dialect: dialect, Watcher: watcher,
 	})
 	cfg := config.Config{
 		Lock:            lock,
@@ -144,6 +155,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if watcher != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go watcher.Run(watchCtx)
+	}
+	if o.healthzAddr != "" {
+		if err := serveHealthz(ctx, o.healthzAddr, electionloop.NewHealthCheck(elector, o.renewDeadline)); err != nil {
+			fmt.Fprintln(stderr, "candidate:", err)
+			return 2
+		}
+	}
+
 	err = elector.Run(ctx)
 	switch {
 	case ctx.Err() != nil:
@@ -152,6 +175,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error(err, "election ended")
 		return 1
 	}
+}
+
+// serveHealthz serves the health check until ctx ends.
+func serveHealthz(ctx context.Context, addr string, check http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--healthz-addr %q: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", check)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	return nil
 }
 
 // eventWriter prints one JSON object per line, whole lines only, since the
