@@ -41,12 +41,14 @@ type Elector struct {
 
 	running sync.Mutex // held by Run
 
-	mu           sync.Mutex
-	leading      bool
-	observed     record.Record // last valid record seen or written
-	observedRaw  string        // raw value of the last read
-	observedTime time.Time     // local time observedRaw last changed
-	haveObserved bool
+	mu            sync.Mutex
+	leading       bool
+	observed      record.Record // last valid record seen or written
+	observedRaw   string        // raw value of the last read
+	observedTime  time.Time     // local time observedRaw last changed
+	observedLease time.Duration // how long observedRaw stays valid unchanged
+	haveObserved  bool
+	lastWrite     time.Time // local time of this candidate's last successful write
 }
 
 // New checks cfg and returns an Elector for it.
@@ -106,6 +108,7 @@ func (e *Elector) Run(ctx context.Context) error {
 func (e *Elector) acquire(ctx context.Context, n *notifier) (time.Time, error) {
 	logger := logr.FromContextOrDiscard(ctx)
 	logger.Info("candidate is following")
+	changes := e.changes()
 	var report errorReport
 	for {
 		now := e.clock.Now()
@@ -114,14 +117,24 @@ func (e *Elector) acquire(ctx context.Context, n *notifier) (time.Time, error) {
 			logger.Info("acquired lease")
 			return now, nil
 		}
-		wait := e.jittered()
-		if err != nil {
+		wait, wake := e.jittered(), changes
+		switch {
+		case err != nil:
+			e.apiError(err)
 			wait = report.failed(logger, err, wait, e.cfg.RetryPeriod)
-		} else {
+			// A change cannot cure an error, and waking on every
+			// renewal of the leader would undo the backoff.
+			wake = nil
+		default:
 			report.reset()
 			logger.V(1).Info("lease held by another candidate", "holder", e.GetLeader())
+			if changes != nil {
+				// A watching follower needs no polling: it wakes when
+				// the record changes or the lease it saw runs out.
+				wait = e.expiry().Sub(now)
+			}
 		}
-		if !e.sleep(ctx, wait) {
+		if !e.sleep(ctx, wait, wake) {
 			return time.Time{}, ctx.Err()
 		}
 	}
@@ -187,8 +200,11 @@ func (e *Elector) renew(ctx context.Context, n *notifier, lastRenew time.Time) (
 			return lastRenew, err
 		}
 		attemptCtx, cancelAttempt := context.WithTimeout(ctx, deadline.Sub(now))
-		ok, err := e.tryAcquireOrRenew(attemptCtx, now, n)
+		ok, err := e.renewOnce(attemptCtx, now, n)
 		cancelAttempt()
+		if e.cfg.Metrics != nil {
+			e.cfg.Metrics.Renewed(e.clock.Since(now), err)
+		}
 		wait := e.cfg.RetryPeriod
 		switch {
 		case ok:
@@ -203,6 +219,7 @@ func (e *Elector) renew(ctx context.Context, n *notifier, lastRenew time.Time) (
 			return lastRenew, fmt.Errorf("%w: %w", ErrLeadershipLost, err)
 		default:
 			lastErr = err
+			e.apiError(err)
 			logger.Error(err, "failed to renew lease")
 			// Retry no later than the deadline, so leadership ends at
 			// the deadline and not up to a RetryPeriod after it.
@@ -210,9 +227,36 @@ func (e *Elector) renew(ctx context.Context, n *notifier, lastRenew time.Time) (
 				wait = until
 			}
 		}
-		if !e.sleep(ctx, wait) {
+		if !e.sleep(ctx, wait, nil) {
 			return lastRenew, nil
 		}
+	}
+}
+
+// renewOnce renews with a single write over the ConfigMap this leader wrote
+// last, so a steady pool costs one request per RetryPeriod. Only a conflict,
+// meaning someone else wrote since, or a NotFound, meaning someone deleted
+// the lock, makes it read and judge the record as tryAcquireOrRenew does.
+func (e *Elector) renewOnce(ctx context.Context, now time.Time, n *notifier) (bool, error) {
+	e.mu.Lock()
+	renewed := e.observed
+	e.mu.Unlock()
+	if renewed.HolderIdentity != e.cfg.Lock.Identity() {
+		return e.tryAcquireOrRenew(ctx, now, n)
+	}
+	renewed.RenewTime = now
+	err := e.cfg.Lock.Update(ctx, renewed)
+	switch {
+	case err == nil:
+		e.wrote(renewed, now, n)
+		return true, nil
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+		// A deleted lock is read and recreated too: followers that saw
+		// our record leave that to us (see tryAcquireOrRenew).
+		e.apiError(err)
+		return e.tryAcquireOrRenew(ctx, now, n)
+	default:
+		return false, err
 	}
 }
 
@@ -249,7 +293,7 @@ func (e *Elector) tryAcquireOrRenew(ctx context.Context, now time.Time, n *notif
 		if rec.HolderIdentity != id {
 			fresh.LeaderTransitions = rec.LeaderTransitions + 1
 		}
-		e.observeRaw(raw, now)
+		e.observeRaw(raw, now, e.cfg.LeaseDuration)
 		if err := lock.Update(ctx, fresh); err != nil {
 			return false, err
 		}
@@ -260,7 +304,7 @@ func (e *Elector) tryAcquireOrRenew(ctx context.Context, now time.Time, n *notif
 		// Nobody can read the holder, but changes of the raw value
 		// still show that some writer is alive. A leader overwrites
 		// it at once: its own lease has not run out.
-		if changed := e.observeRaw(raw, now); !e.IsLeader() && (changed || now.Before(e.expiry(0))) {
+		if changed := e.observeRaw(raw, now, e.cfg.LeaseDuration); !e.IsLeader() && (changed || now.Before(e.expiry())) {
 			return false, nil
 		}
 		if err := lock.Update(ctx, fresh); err != nil {
@@ -273,14 +317,14 @@ func (e *Elector) tryAcquireOrRenew(ctx context.Context, now time.Time, n *notif
 		return false, err
 	}
 
-	if e.observeRaw(raw, now) {
+	if e.observeRaw(raw, now, max(e.cfg.LeaseDuration, rec.LeaseDuration)) {
 		e.observe(rec, n)
 	}
 	if rec.HolderIdentity != id {
 		if e.IsLeader() {
 			return false, fmt.Errorf("%w: %q", errHeldByOther, rec.HolderIdentity)
 		}
-		if now.Before(e.expiry(rec.LeaseDuration)) {
+		if now.Before(e.expiry()) {
 			return false, nil
 		}
 		fresh.LeaderTransitions = rec.LeaderTransitions + 1
@@ -312,7 +356,21 @@ func (e *Elector) release(ctx context.Context, deadline time.Time) {
 	e.mu.Unlock()
 	released.HolderIdentity = ""
 	released.RenewTime = now
-	if err := e.cfg.Lock.Update(ctx, released); err != nil {
+	err := e.cfg.Lock.Update(ctx, released)
+	if apierrors.IsConflict(err) {
+		// The last renewal may have been applied with its response
+		// lost: if the record still names us, release that version.
+		e.apiError(err)
+		current, _, getErr := e.cfg.Lock.Get(ctx)
+		if getErr == nil && current.HolderIdentity == e.cfg.Lock.Identity() {
+			released = current
+			released.HolderIdentity = ""
+			released.RenewTime = now
+			err = e.cfg.Lock.Update(ctx, released)
+		}
+	}
+	if err != nil {
+		e.apiError(err)
 		logger.Error(err, "failed to release lease")
 		return
 	}
@@ -323,15 +381,15 @@ func (e *Elector) release(ctx context.Context, deadline time.Time) {
 	logger.Info("released lease")
 }
 
-// observeRaw notes the local time at which the raw value changed and reports
-// whether it did.
-func (e *Elector) observeRaw(raw string, now time.Time) bool {
+// observeRaw notes the local time at which the raw value changed, and the
+// lease that holds from then, and reports whether it changed.
+func (e *Elector) observeRaw(raw string, now time.Time, lease time.Duration) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.haveObserved && raw == e.observedRaw {
 		return false
 	}
-	e.observedRaw, e.observedTime, e.haveObserved = raw, now, true
+	e.observedRaw, e.observedTime, e.observedLease, e.haveObserved = raw, now, lease, true
 	return true
 }
 
@@ -351,36 +409,53 @@ func (e *Elector) observe(rec record.Record, n *notifier) {
 // only refreshes the observation time.
 func (e *Elector) wrote(rec record.Record, now time.Time, n *notifier) {
 	e.mu.Lock()
-	e.observedRaw, e.observedTime, e.haveObserved = "", now, true
+	e.observedRaw, e.observedTime, e.observedLease, e.haveObserved = "", now, e.cfg.LeaseDuration, true
+	e.lastWrite = now
 	e.mu.Unlock()
 	e.observe(rec, n)
 }
 
-// expiry is when the observed lease ends, judged by the local time of the
-// last change and the longer of our and the record's lease duration.
-func (e *Elector) expiry(recordLease time.Duration) time.Time {
-	lease := max(e.cfg.LeaseDuration, recordLease)
+// expiry is when the observed lease ends on the local clock: the last
+// change of the raw value plus the longer of our and the record's lease.
+func (e *Elector) expiry() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.observedTime.Add(lease)
+	return e.observedTime.Add(e.observedLease)
 }
 
 // heldByOther reports whether the last valid record named another holder
 // whose lease has not run out.
 func (e *Elector) heldByOther(now time.Time) bool {
 	e.mu.Lock()
-	holder, lease := e.observed.HolderIdentity, e.observed.LeaseDuration
+	holder := e.observed.HolderIdentity
 	e.mu.Unlock()
 	if holder == "" || holder == e.cfg.Lock.Identity() {
 		return false
 	}
-	return now.Before(e.expiry(lease))
+	return now.Before(e.expiry())
 }
 
 func (e *Elector) setLeading(v bool) {
 	e.mu.Lock()
 	e.leading = v
 	e.mu.Unlock()
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.Leading(v)
+	}
+}
+
+func (e *Elector) apiError(err error) {
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.APIError(ErrorKind(err))
+	}
+}
+
+// changes is the lock's change notification, nil when it does not watch.
+func (e *Elector) changes() <-chan struct{} {
+	if w, ok := e.cfg.Lock.(config.Watching); ok {
+		return w.Changes()
+	}
+	return nil
 }
 
 func (e *Elector) stoppedLeading(logger logr.Logger) {
@@ -400,14 +475,17 @@ func (e *Elector) jittered() time.Duration {
 	return time.Duration(rp + e.jitter()*(config.JitterFactor-1)*rp)
 }
 
-// sleep waits d on the injected clock; false means ctx ended first.
-func (e *Elector) sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d on the injected clock, or until wake receives; false means
+// ctx ended first. A nil wake never receives.
+func (e *Elector) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := e.clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C():
+		return true
+	case <-wake:
 		return true
 	}
 }

@@ -20,19 +20,18 @@ import (
 // RenewDeadline 3s, RetryPeriod 1s and jitter 0 (see sim.candidate).
 
 // A missing ConfigMap is created holding our record; the first renewal
-// follows at once, the next ones every RetryPeriod, and each keeps
-// acquireTime while moving renewTime. Things others add to the ConfigMap
-// survive the renewals. Cancelling without ReleaseOnCancel writes nothing.
+// follows at once, the next ones every RetryPeriod, each a single blind
+// update that keeps acquireTime while moving renewTime. Someone else's write
+// to the ConfigMap (here annotations, a label and data) makes the next
+// renewal get a 409, read, and write again, and what they added survives.
+// Cancelling without ReleaseOnCancel writes nothing.
 func TestCreatesMissingLockAndRenews(t *testing.T) {
 	s := newSim(t)
 	a := s.candidate("A")
 	a.start()
 	s.settle()
 
-	assertEvents(t, "API calls at 0s", a.apiEvents(), cat(
-		[]string{"0s get -> NotFound", "0s create(A)"},
-		renewal(0, "A"),
-	))
+	assertEvents(t, "API calls at 0s", a.apiEvents(), created(0, "A"))
 	assertEvents(t, "leadership at 0s", a.lifeEvents(), []string{"0s started"})
 	assertRecord(t, s.mustRecord(), "A", 5*time.Second, 0, 0)
 	if !a.e.IsLeader() || a.e.GetLeader() != "A" {
@@ -48,8 +47,9 @@ func TestCreatesMissingLockAndRenews(t *testing.T) {
 		s.assertExtras()
 	}
 	assertEvents(t, "API calls up to 5s", a.apiEvents(), cat(
-		[]string{"0s get -> NotFound", "0s create(A)"},
-		seq(0, 5*time.Second, time.Second, "get", "update(A)"),
+		created(0, "A"),
+		conflicted(time.Second, "A"),
+		renewals(2*time.Second, 5*time.Second, "A"),
 	))
 
 	s.advanceTo(sec(5.5))
@@ -91,7 +91,7 @@ func TestTakesLockWithoutRecordAtOnce(t *testing.T) {
 			a.start()
 			s.settle()
 
-			assertEvents(t, "API calls", a.apiEvents(), cat(renewal(0, "A"), renewal(0, "A")))
+			assertEvents(t, "API calls", a.apiEvents(), acquired(0, "A"))
 			assertEvents(t, "leadership", a.lifeEvents(), []string{"0s started"})
 			assertRecord(t, s.mustRecord(), "A", 5*time.Second, 0, 0)
 			cm := s.configMap()
@@ -102,7 +102,7 @@ func TestTakesLockWithoutRecordAtOnce(t *testing.T) {
 				s.assertExtras()
 			}
 			s.advanceTo(time.Second)
-			assertEvents(t, "API calls", a.apiEvents(), cat(renewal(0, "A"), renewal(0, "A"), renewal(time.Second, "A")))
+			assertEvents(t, "API calls", a.apiEvents(), cat(acquired(0, "A"), renewals(time.Second, time.Second, "A")))
 			assertRecord(t, s.mustRecord(), "A", 5*time.Second, 0, time.Second)
 			if err := a.stop(); !errors.Is(err, context.Canceled) {
 				t.Errorf("Run() = %v", err)
@@ -154,8 +154,8 @@ func TestFollowerWaitsForExpiry(t *testing.T) {
 
 			assertEvents(t, "API calls", a.apiEvents(), cat(
 				seq(0, tc.want-time.Second, time.Second, "get"),
-				renewal(tc.want, "A"), renewal(tc.want, "A"),
-				renewal(tc.want+time.Second, "A"),
+				acquired(tc.want, "A"),
+				renewals(tc.want+time.Second, tc.want+time.Second, "A"),
 			))
 			assertEvents(t, "leadership", a.lifeEvents(), []string{ev(tc.want, "started")})
 			// A takeover writes a new acquireTime.
@@ -189,15 +189,15 @@ func TestLiveLeaderIsNotTakenOver(t *testing.T) {
 	s.advanceTo(30 * time.Second)
 
 	assertEvents(t, "B's API calls", b.apiEvents(), cat(
-		[]string{"0s get -> NotFound", "0s create(B)"},
-		seq(0, 20*time.Second, time.Second, "get", "update(B)"),
+		created(0, "B"),
+		renewals(time.Second, 20*time.Second, "B"),
 	))
 	// B's last renewal at 20s is first seen by A at 20.5s: A takes over
 	// max(5s, 8s) later.
 	assertEvents(t, "A's API calls", a.apiEvents(), cat(
 		seq(sec(0.5), sec(27.5), time.Second, "get"),
-		renewal(sec(28.5), "A"), renewal(sec(28.5), "A"),
-		renewal(sec(29.5), "A"),
+		acquired(sec(28.5), "A"),
+		renewals(sec(29.5), sec(29.5), "A"),
 	))
 	assertEvents(t, "A's leadership", a.lifeEvents(), []string{"28.5s started"})
 	assertEvents(t, "B's leadership", b.lifeEvents(), []string{"0s started", "20.2s stopped"})
@@ -223,9 +223,9 @@ func TestLosesLeadershipAtRenewDeadline(t *testing.T) {
 			name:     "after renewals",
 			failFrom: sec(2.5),
 			want: cat(
-				[]string{"0s get -> NotFound", "0s create(A)"},
-				seq(0, 2*time.Second, time.Second, "get", "update(A)"),
-				seq(3*time.Second, 4*time.Second, time.Second, "get", "update(A) -> error"),
+				created(0, "A"),
+				renewals(time.Second, 2*time.Second, "A"),
+				seq(3*time.Second, 4*time.Second, time.Second, "update(A) -> error"),
 			),
 			stop:     sec(4.5), // 2s + 2.5s, not at the next RetryPeriod (5s)
 			failures: 2,
@@ -235,7 +235,7 @@ func TestLosesLeadershipAtRenewDeadline(t *testing.T) {
 			failFrom: 0,
 			want: cat(
 				[]string{"0s get -> NotFound", "0s create(A)"},
-				seq(0, 2*time.Second, time.Second, "get", "update(A) -> error"),
+				seq(0, 2*time.Second, time.Second, "update(A) -> error"),
 			),
 			stop:     sec(2.5), // the acquisition at 0s counts as the last renewal
 			failures: 3,
@@ -298,8 +298,8 @@ func TestFrozenLeaderStopsWithoutCallingAPI(t *testing.T) {
 	// Frozen just short of the deadline: it renews when it wakes.
 	s.jump(sec(2.99))
 	assertEvents(t, "API calls", a.apiEvents(), cat(
-		[]string{"0s get -> NotFound", "0s create(A)"},
-		renewal(0, "A"), renewal(sec(2.99), "A"),
+		created(0, "A"),
+		[]string{"2.99s update(A)"},
 	))
 	if !a.e.IsLeader() {
 		t.Fatal("not leading after waking before the deadline")
@@ -323,7 +323,9 @@ func TestFrozenLeaderStopsWithoutCallingAPI(t *testing.T) {
 }
 
 // When another identity overwrites the record while we lead, the next
-// renewal stops leading at once, without writing.
+// renewal's blind update gets a 409 (it would write over a version it did
+// not see), reads the record, finds the intruder and stops leading at once:
+// it writes nothing over the intruder, and makes no further call.
 func TestOtherHolderWhileLeadingStopsAtOnce(t *testing.T) {
 	s := newSim(t, withRecord(""))
 	a := s.candidate("A")
@@ -331,17 +333,21 @@ func TestOtherHolderWhileLeadingStopsAtOnce(t *testing.T) {
 	s.advanceTo(sec(2.5))
 	intruder := pyRecord("intruder", "5", "2030-01-15 12:00:02.500000", "2030-01-15 12:00:02.500000")
 	s.setAnnotation(intruder)
+	intruderRV := s.resourceVersion()
 	s.advanceTo(3 * time.Second)
 	err := a.wait()
 
 	assertEvents(t, "API calls", a.apiEvents(), cat(
-		renewal(0, "A"),
-		seq(0, 2*time.Second, time.Second, "get", "update(A)"),
-		[]string{"3s get"},
+		acquired(0, "A"),
+		renewals(time.Second, 2*time.Second, "A"),
+		[]string{"3s update(A) -> Conflict", "3s get"},
 	))
 	assertEvents(t, "leadership", a.lifeEvents(), []string{"0s started", "3s stopped"})
 	if got := s.raw(); got != intruder {
 		t.Errorf("record = %q, want the intruder's untouched", got)
+	}
+	if rv := s.resourceVersion(); rv != intruderRV {
+		t.Errorf("resourceVersion %s, want the intruder's %s: someone wrote after it", rv, intruderRV)
 	}
 	s.assertExtras()
 	if !errors.Is(err, ErrLeadershipLost) || !strings.Contains(err.Error(), "intruder") {
@@ -381,8 +387,8 @@ func TestReleaseOnCancel(t *testing.T) {
 		t.Errorf("Run() = %v, want context.Canceled", err)
 	}
 	assertEvents(t, "API calls", a.apiEvents(), cat(
-		renewal(0, "A"),
-		seq(0, 2*time.Second, time.Second, "get", "update(A)"),
+		acquired(0, "A"),
+		renewals(time.Second, 2*time.Second, "A"),
 		[]string{"2.5s update()"},
 	))
 	assertEvents(t, "leadership", a.lifeEvents(), []string{"0s started", "2.5s stopped"})
@@ -439,8 +445,8 @@ func TestNoReleaseWhenWorkOutlivesRenewDeadline(t *testing.T) {
 		t.Errorf("Run() = %v, want context.Canceled", err)
 	}
 	assertEvents(t, "API calls", a.apiEvents(), cat(
-		renewal(0, "A"),
-		seq(0, 2*time.Second, time.Second, "get", "update(A)"),
+		acquired(0, "A"),
+		renewals(time.Second, 2*time.Second, "A"),
 	))
 	assertRecord(t, s.mustRecord(), "A", 5*time.Second, 0, 2*time.Second)
 }
@@ -460,13 +466,13 @@ func TestFollowerTakesReleasedLockAtNextRetry(t *testing.T) {
 	s.advanceTo(4 * time.Second)
 
 	assertEvents(t, "A's API calls", a.apiEvents(), cat(
-		[]string{"0s get -> NotFound", "0s create(A)"},
-		seq(0, 3*time.Second, time.Second, "get", "update(A)"),
+		created(0, "A"),
+		renewals(time.Second, 3*time.Second, "A"),
 		[]string{"3.2s update()"},
 	))
 	assertEvents(t, "B's API calls", b.apiEvents(), cat(
 		seq(sec(0.5), sec(2.5), time.Second, "get"),
-		renewal(sec(3.5), "B"), renewal(sec(3.5), "B"),
+		acquired(sec(3.5), "B"),
 	))
 	assertEvents(t, "B's leadership", b.lifeEvents(), []string{"3.5s started"})
 	assertRecord(t, s.mustRecord(), "B", 5*time.Second, sec(3.5), sec(3.5))
@@ -504,7 +510,7 @@ func TestCorruptAnnotation(t *testing.T) {
 
 			assertEvents(t, "API calls", a.apiEvents(), cat(
 				seq(0, tc.want-time.Second, time.Second, "get"),
-				renewal(tc.want, "A"), renewal(tc.want, "A"),
+				acquired(tc.want, "A"),
 			))
 			assertEvents(t, "leadership", a.lifeEvents(), []string{ev(tc.want, "started")})
 			assertRecord(t, s.mustRecord(), "A", 5*time.Second, tc.want, tc.want)
@@ -516,7 +522,8 @@ func TestCorruptAnnotation(t *testing.T) {
 }
 
 // A leader that finds its record corrupted rewrites it at once: its own
-// lease has not run out.
+// lease has not run out. (The corrupting write makes the blind renewal get a
+// 409 first, which makes the leader read.)
 func TestLeaderOverwritesCorruptAnnotation(t *testing.T) {
 	s := newSim(t, withRecord(""))
 	a := s.candidate("A")
@@ -525,8 +532,10 @@ func TestLeaderOverwritesCorruptAnnotation(t *testing.T) {
 	s.setAnnotation("garbage")
 	s.advanceTo(3 * time.Second)
 	assertEvents(t, "API calls", a.apiEvents(), cat(
-		renewal(0, "A"),
-		seq(0, 3*time.Second, time.Second, "get", "update(A)"),
+		acquired(0, "A"),
+		renewals(time.Second, time.Second, "A"),
+		conflicted(2*time.Second, "A"),
+		renewals(3*time.Second, 3*time.Second, "A"),
 	))
 	if !a.e.IsLeader() {
 		t.Error("stopped leading over a corrupt record")
@@ -552,8 +561,8 @@ func TestLostRacesRetryAfterJitteredRetryPeriod(t *testing.T) {
 		s.advanceTo(3 * time.Second)
 		assertEvents(t, "API calls", a.apiEvents(), cat(
 			[]string{"0s get", "0s update(A) -> Conflict"},
-			renewal(sec(1.1), "A"), renewal(sec(1.1), "A"),
-			renewal(sec(2.1), "A"), // a leader renews every RetryPeriod, unjittered
+			acquired(sec(1.1), "A"),
+			renewals(sec(2.1), sec(2.1), "A"), // a leader renews every RetryPeriod, unjittered
 		))
 		assertEvents(t, "leadership", a.lifeEvents(), []string{"1.1s started"})
 		assertEvents(t, "logged errors", a.logs.errors(), nil)
@@ -566,7 +575,7 @@ func TestLostRacesRetryAfterJitteredRetryPeriod(t *testing.T) {
 			var err error
 			once.Do(func() {
 				// B creates the lock first.
-				if e := s.client.Tracker().Add(withRecord(pyRecord("B", "5", "2030-01-15 12:00:00", "2030-01-15 12:00:00"))); e != nil {
+				if e := s.addConfigMap(withRecord(pyRecord("B", "5", "2030-01-15 12:00:00", "2030-01-15 12:00:00"))); e != nil {
 					t.Errorf("add: %v", e)
 				}
 				err = apierrors.NewAlreadyExists(cmGR, testName)
@@ -581,13 +590,15 @@ func TestLostRacesRetryAfterJitteredRetryPeriod(t *testing.T) {
 		assertEvents(t, "API calls", a.apiEvents(), cat(
 			[]string{"0s get -> NotFound", "0s create(A) -> AlreadyExists"},
 			seq(sec(1.1), sec(5.5), sec(1.1), "get"),
-			renewal(sec(6.6), "A"), renewal(sec(6.6), "A"),
+			acquired(sec(6.6), "A"),
 		))
 		assertEvents(t, "logged errors", a.logs.errors(), nil)
 		a.stop()
 		assertEvents(t, "OnNewLeader", a.newLeaders(), []string{"B", "A"})
 	})
 
+	// A 409 scripted on a blind renewal (nothing changed in the store):
+	// the attempt reads and writes again at once.
 	t.Run("conflict on renewal", func(t *testing.T) {
 		s := newSim(t, withRecord(""))
 		var once sync.Once
@@ -602,10 +613,10 @@ func TestLostRacesRetryAfterJitteredRetryPeriod(t *testing.T) {
 		a.start()
 		s.advanceTo(4 * time.Second)
 		assertEvents(t, "API calls", a.apiEvents(), cat(
-			renewal(0, "A"),
-			seq(0, time.Second, time.Second, "get", "update(A)"),
-			[]string{"2s get", "2s update(A) -> Conflict"},
-			seq(3*time.Second, 4*time.Second, time.Second, "get", "update(A)"),
+			acquired(0, "A"),
+			renewals(time.Second, time.Second, "A"),
+			conflicted(2*time.Second, "A"),
+			renewals(3*time.Second, 4*time.Second, "A"),
 		))
 		assertEvents(t, "leadership", a.lifeEvents(), []string{"0s started"})
 	})
@@ -646,10 +657,7 @@ func TestAPIErrorsAreLoggedOnceAndBackOff(t *testing.T) {
 
 			on.Store(false) // RBAC fixed: the next attempt, 16s on, succeeds
 			s.advanceTo(last + 16*time.Second)
-			assertEvents(t, "API calls", a.apiEvents(), append(want,
-				ev(last+16*time.Second, "get -> NotFound"), ev(last+16*time.Second, "create(A)"),
-				ev(last+16*time.Second, "get"), ev(last+16*time.Second, "update(A)"),
-			))
+			assertEvents(t, "API calls", a.apiEvents(), append(want, created(last+16*time.Second, "A")...))
 		})
 	}
 
@@ -752,9 +760,8 @@ func TestDeletedLockNotRecreatedBeforeObservedLeaseEnds(t *testing.T) {
 			firstMissing := tc.delAt.Truncate(time.Second) + time.Second
 			assertEvents(t, "API calls", a.apiEvents(), cat(
 				seq(0, firstMissing-time.Second, time.Second, "get"),
-				seq(firstMissing, tc.want, time.Second, "get -> NotFound"),
-				[]string{ev(tc.want, "create(A)")},
-				renewal(tc.want, "A"),
+				seq(firstMissing, tc.want-time.Second, time.Second, "get -> NotFound"),
+				created(tc.want, "A"),
 			))
 			assertRecord(t, s.mustRecord(), "A", 5*time.Second, tc.want, tc.want)
 		})
@@ -815,9 +822,9 @@ func TestSlowOnNewLeader(t *testing.T) {
 	s.setAnnotation(pyRecord("intruder", "5", "2030-01-15 12:00:02", "2030-01-15 12:00:02"))
 	s.advanceTo(3 * time.Second)
 	assertEvents(t, "API calls", a.apiEvents(), cat(
-		renewal(0, "A"),
-		seq(0, 2*time.Second, time.Second, "get", "update(A)"),
-		[]string{"3s get"},
+		acquired(0, "A"),
+		renewals(time.Second, 2*time.Second, "A"),
+		[]string{"3s update(A) -> Conflict", "3s get"},
 	))
 	assertEvents(t, "leadership", a.lifeEvents(), []string{"0s started", "3s stopped"})
 	select {
@@ -872,9 +879,10 @@ func TestRunWhileRunning(t *testing.T) {
 	a.start()
 	s.advanceTo(sec(2.5))
 	assertEvents(t, "API calls", a.apiEvents(), cat(
-		[]string{"0s get -> NotFound", "0s create(A)"},
-		seq(0, time.Second, time.Second, "get", "update(A)"),
-		renewal(sec(1.5), "A"), renewal(sec(1.5), "A"), renewal(sec(2.5), "A"),
+		created(0, "A"),
+		renewals(time.Second, time.Second, "A"),
+		acquired(sec(1.5), "A"),
+		renewals(sec(2.5), sec(2.5), "A"),
 	))
 	assertRecord(t, s.mustRecord(), "A", 5*time.Second, 0, sec(2.5))
 	assertEvents(t, "leadership", a.lifeEvents(), []string{"0s started", "1s stopped", "1.5s started"})
@@ -925,29 +933,53 @@ func TestCancelledFollowerWritesNothing(t *testing.T) {
 	assertEvents(t, "API calls", a.apiEvents(), seq(0, 2*time.Second, time.Second, "get"))
 }
 
-// A release that fails (here a 409: someone wrote since our last renewal) is
-// logged and not retried; Run still returns ctx.Err().
+// A release that gets a 409 reads the record again: if it still names this
+// leader (its last renewal was applied but the answer lost), the release is
+// written over that version, once; if it names another holder, nothing is
+// written. Either way Run returns ctx.Err() and a failure is logged once.
 func TestFailedReleaseIsNotRetried(t *testing.T) {
-	s := newSim(t, withRecord(""))
-	s.react("update", func(act k8stesting.Action) error {
-		if writtenHolder(act.(k8stesting.UpdateAction).GetObject().(*corev1.ConfigMap)) == "" {
-			return errConflict
+	t.Run("still ours: one more try", func(t *testing.T) {
+		s := newSim(t, withRecord(""))
+		s.react("update", func(act k8stesting.Action) error {
+			if writtenHolder(act.(k8stesting.UpdateAction).GetObject().(*corev1.ConfigMap)) == "" {
+				return errConflict
+			}
+			return nil
+		})
+		a := s.candidate("A", releaseOnCancel())
+		a.start()
+		s.advanceTo(sec(2.5))
+		if err := a.stop(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Run() = %v, want context.Canceled", err)
 		}
-		return nil
+		assertEvents(t, "API calls", a.apiEvents(), cat(
+			acquired(0, "A"),
+			renewals(time.Second, 2*time.Second, "A"),
+			[]string{"2.5s update() -> Conflict", "2.5s get", "2.5s update() -> Conflict"},
+		))
+		assertEvents(t, "logged errors", a.logs.errors(), []string{"failed to release lease"})
+		assertRecord(t, s.mustRecord(), "A", 5*time.Second, 0, 2*time.Second)
 	})
-	a := s.candidate("A", releaseOnCancel())
-	a.start()
-	s.advanceTo(sec(2.5))
-	if err := a.stop(); !errors.Is(err, context.Canceled) {
-		t.Errorf("Run() = %v, want context.Canceled", err)
-	}
-	assertEvents(t, "API calls", a.apiEvents(), cat(
-		renewal(0, "A"),
-		seq(0, 2*time.Second, time.Second, "get", "update(A)"),
-		[]string{"2.5s update() -> Conflict"},
-	))
-	assertEvents(t, "logged errors", a.logs.errors(), []string{"failed to release lease"})
-	assertRecord(t, s.mustRecord(), "A", 5*time.Second, 0, 2*time.Second)
+	t.Run("taken by another: no write", func(t *testing.T) {
+		s := newSim(t, withRecord(""))
+		a := s.candidate("A", releaseOnCancel())
+		a.start()
+		s.advanceTo(sec(2.5))
+		intruder := pyRecord("B", "5", "2026-11-22 10:00:00", "2026-11-22 10:00:02")
+		s.setAnnotation(intruder)
+		if err := a.stop(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Run() = %v, want context.Canceled", err)
+		}
+		assertEvents(t, "API calls", a.apiEvents(), cat(
+			acquired(0, "A"),
+			renewals(time.Second, 2*time.Second, "A"),
+			[]string{"2.5s update() -> Conflict", "2.5s get"},
+		))
+		assertEvents(t, "logged errors", a.logs.errors(), []string{"failed to release lease"})
+		if got := s.raw(); got != intruder {
+			t.Errorf("record = %q, want the intruder's untouched", got)
+		}
+	})
 }
 
 // In the client-go dialect, which keeps leaderTransitions, a takeover counts

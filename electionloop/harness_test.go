@@ -5,13 +5,21 @@ package electionloop
 // candidate waits on a timer (settle): the time an event is recorded at is
 // then exactly the fake time at which the loop acted, and two runs of a test
 // see the same history. Real time is only used to poll, with a bound, for
-// goroutines to reach their next timer.
+// goroutines to reach their next timer, and by a configmaplock.Watcher,
+// whose informer delivers changes on real time: tests with one wait, with a
+// bound, for the follower to have read each change (runner.waitRead,
+// runner.followWrites) before the clock moves on.
+//
+// The fake clientset behaves as an API server does on writes of ConfigMaps:
+// resourceVersions are set and checked (see writeConfigMap).
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +57,7 @@ const (
 
 var (
 	cmGVR = corev1.SchemeGroupVersion.WithResource("configmaps")
+	cmGVK = corev1.SchemeGroupVersion.WithKind("ConfigMap")
 	cmGR  = schema.GroupResource{Resource: "configmaps"}
 	nsGR  = schema.GroupResource{Resource: "namespaces"}
 )
@@ -60,15 +69,153 @@ type sim struct {
 	clk    *clocktesting.FakeClock
 	client *fake.Clientset
 
+	// rvMu serializes the writes of ConfigMaps, the candidates' (through
+	// the reactors) and the test's own, so that each gets the next
+	// resourceVersion and a precondition is checked against the latest.
+	rvMu sync.Mutex
+
 	mu      sync.Mutex
 	runners []*runner
+	after   []func() // run by cleanup once every Run has returned
+
+	// synced, when set, is asked by settle once the candidates wait on
+	// the clock. It reports whether work that the fake clock does not see
+	// (a Watcher delivering a change, on real time) is done; if not, it
+	// waits for it, with a bound, and returns false, and settle starts over.
+	synced func() bool
 }
 
+// newSim returns a sim whose clientset treats ConfigMaps as an API server
+// does (see writeConfigMap) and holds objs.
 func newSim(t *testing.T, objs ...k8sruntime.Object) *sim {
 	t.Helper()
-	s := &sim{t: t, clk: clocktesting.NewFakeClock(t0), client: fake.NewSimpleClientset(objs...)}
+	s := &sim{t: t, clk: clocktesting.NewFakeClock(t0), client: fake.NewSimpleClientset()}
+	for _, obj := range objs {
+		var err error
+		if cm, ok := obj.(*corev1.ConfigMap); ok {
+			_, err = s.writeConfigMap(cm.Namespace, cm, true, false)
+		} else {
+			err = s.client.Tracker().Add(obj)
+		}
+		if err != nil {
+			t.Fatalf("add %T: %v", obj, err)
+		}
+	}
+	// Prepended first, so a test's own reactors (react, failNext,
+	// failWhile), prepended later, run before these.
+	s.client.PrependReactor("update", "configmaps", s.updateLikeAPIServer)
+	s.client.PrependReactor("create", "configmaps", s.createLikeAPIServer)
 	t.Cleanup(s.cleanup)
 	return s
+}
+
+// ---- resourceVersions as an API server keeps them ----
+//
+// The fake clientset's tracker counts a resourceVersion per resource but
+// neither writes it into the objects it stores nor compares it on update:
+// every update wins. The API server sets metadata.resourceVersion on every
+// write and refuses, with 409 Conflict, an update whose resourceVersion is
+// not the stored one. The harness does the same, for the candidates' writes
+// through the clientset and for the writes of the test itself (another
+// writer: an intruder, a Python candidate, someone editing the ConfigMap),
+// so a write by someone else makes the next update over an older version
+// fail as it would in a cluster. The resourceVersion given is the tracker's
+// own count, which the List and Watch of an informer use.
+
+// updateLikeAPIServer is the reactor for updates of ConfigMaps.
+func (s *sim) updateLikeAPIServer(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+	ua, ok := a.(k8stesting.UpdateAction)
+	if !ok || ua.GetSubresource() != "" {
+		return false, nil, nil
+	}
+	cm, ok := ua.GetObject().(*corev1.ConfigMap)
+	if !ok {
+		return false, nil, nil
+	}
+	// Like the API server for ConfigMaps, an update without a
+	// resourceVersion is unconditional; configmaplock always sends one.
+	out, err := s.writeConfigMap(ua.GetNamespace(), cm, false, cm.ResourceVersion != "")
+	return true, out, err
+}
+
+// createLikeAPIServer is the reactor for creations of ConfigMaps.
+func (s *sim) createLikeAPIServer(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+	ca, ok := a.(k8stesting.CreateAction)
+	if !ok || ca.GetSubresource() != "" {
+		return false, nil, nil
+	}
+	cm, ok := ca.GetObject().(*corev1.ConfigMap)
+	if !ok {
+		return false, nil, nil
+	}
+	out, err := s.writeConfigMap(ca.GetNamespace(), cm, true, false)
+	return true, out, err
+}
+
+// writeConfigMap stores cm in namespace ns with the next resourceVersion:
+// creating it (AlreadyExists if it exists) or replacing it (NotFound if it
+// does not; with precondition, Conflict unless cm's resourceVersion is the
+// stored one). It returns a copy of what was stored.
+func (s *sim) writeConfigMap(ns string, cm *corev1.ConfigMap, create, precondition bool) (*corev1.ConfigMap, error) {
+	s.rvMu.Lock()
+	defer s.rvMu.Unlock()
+	tracker := s.client.Tracker()
+	if ns == "" {
+		ns = cm.Namespace
+	}
+	if !create {
+		cur, err := tracker.Get(cmGVR, ns, cm.Name)
+		if err != nil {
+			return nil, err
+		}
+		if stored := cur.(*corev1.ConfigMap).ResourceVersion; precondition && cm.ResourceVersion != stored {
+			return nil, apierrors.NewConflict(cmGR, cm.Name, errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+		}
+	}
+	list, err := tracker.List(cmGVR, cmGVK, "")
+	if err != nil {
+		return nil, err
+	}
+	rv, err := strconv.ParseInt(list.(*corev1.ConfigMapList).ResourceVersion, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("tracker resourceVersion: %w", err)
+	}
+	stored := cm.DeepCopy()
+	stored.ResourceVersion = strconv.FormatInt(rv+1, 10)
+	if create {
+		err = tracker.Create(cmGVR, stored, ns)
+	} else {
+		err = tracker.Update(cmGVR, stored, ns)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return stored.DeepCopy(), nil
+}
+
+// putConfigMap replaces the stored lock ConfigMap with cm unconditionally,
+// as another writer would, without going through the clientset's reactors
+// or its action log.
+func (s *sim) putConfigMap(cm *corev1.ConfigMap) {
+	s.t.Helper()
+	if _, err := s.writeConfigMap(testNamespace, cm, false, false); err != nil {
+		s.t.Fatalf("update ConfigMap: %v", err)
+	}
+}
+
+// addConfigMap creates cm as another writer would. Safe in a reactor.
+func (s *sim) addConfigMap(cm *corev1.ConfigMap) error {
+	_, err := s.writeConfigMap(testNamespace, cm, true, false)
+	return err
+}
+
+// resourceVersion is the stored lock ConfigMap's, "" when there is none.
+func (s *sim) resourceVersion() string {
+	s.t.Helper()
+	if cm := s.configMap(); cm != nil {
+		return cm.ResourceVersion
+	}
+	return ""
 }
 
 // at is the fake time elapsed since t0.
@@ -102,15 +249,21 @@ func (s *sim) quiet() bool {
 	return s.clk.Waiters() == want
 }
 
-// settle waits, in real time and with a bound, until quiet.
+// settle waits, in real time and with a bound, until quiet and, when the
+// test set one, until its synced hook reports nothing left in flight.
 func (s *sim) settle() {
 	s.t.Helper()
-	deadline := time.Now().Add(realTimeout)
-	for !s.quiet() {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("at %v: candidates did not reach the clock within %v (waiters: %d)", s.at(), realTimeout, s.clk.Waiters())
+	for {
+		deadline := time.Now().Add(realTimeout)
+		for !s.quiet() {
+			if time.Now().After(deadline) {
+				s.t.Fatalf("at %v: candidates did not reach the clock within %v (waiters: %d)", s.at(), realTimeout, s.clk.Waiters())
+			}
+			time.Sleep(20 * time.Microsecond)
 		}
-		time.Sleep(20 * time.Microsecond)
+		if s.synced == nil || s.synced() {
+			return
+		}
 	}
 }
 
@@ -184,6 +337,12 @@ func (s *sim) cleanup() {
 			time.Sleep(50 * time.Microsecond)
 		}
 	}
+	s.mu.Lock()
+	after := s.after
+	s.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
 	if leaked := waitNoPackageGoroutines(); leaked != "" {
 		s.t.Errorf("goroutines of package electionloop still running after Run returned:\n%s", leaked)
 	}
@@ -191,6 +350,9 @@ func (s *sim) cleanup() {
 		for _, r := range runners {
 			s.t.Logf("%s api: %q", r.id, r.apiEvents())
 			s.t.Logf("%s life: %q", r.id, r.lifeEvents())
+			if reads := r.readEvents(); reads != nil {
+				s.t.Logf("%s reads: %q", r.id, reads)
+			}
 			for _, l := range r.logs.all() {
 				s.t.Logf("%s log: %s", r.id, l)
 			}
@@ -314,7 +476,9 @@ func (s *sim) mustRecord() record.Record {
 }
 
 // setAnnotation rewrites the stored annotation, as another writer would,
-// without going through the clientset's reactors or its action log.
+// without going through the clientset's reactors or its action log. The
+// write bumps the resourceVersion: a candidate's next update over what it
+// read or wrote before gets a 409 Conflict.
 func (s *sim) setAnnotation(raw string) {
 	s.t.Helper()
 	cm := s.configMap()
@@ -325,9 +489,7 @@ func (s *sim) setAnnotation(raw string) {
 		cm.Annotations = map[string]string{}
 	}
 	cm.Annotations[record.AnnotationKey] = raw
-	if err := s.client.Tracker().Update(cmGVR, cm, testNamespace); err != nil {
-		s.t.Fatalf("update ConfigMap: %v", err)
-	}
+	s.putConfigMap(cm)
 }
 
 // deleteConfigMap deletes the lock ConfigMap behind the candidates' backs.
@@ -368,9 +530,7 @@ func (s *sim) addExtras() {
 	cm.Annotations["example.com/owner"] = "team-a"
 	cm.Labels = map[string]string{"app": "demo"}
 	cm.Data = map[string]string{"config.yaml": "replicas: 3\n"}
-	if err := s.client.Tracker().Update(cmGVR, cm, testNamespace); err != nil {
-		s.t.Fatalf("update ConfigMap: %v", err)
-	}
+	s.putConfigMap(cm)
 }
 
 // react prepends a reactor for verb on configmaps that fails the call with
@@ -424,6 +584,8 @@ type candidateOpts struct {
 	onStarted           func()
 	onStopped           func()
 	onNewLeader         func(string)
+	metrics             config.Metrics
+	watcher             *configmaplock.Watcher
 }
 
 type opt func(*candidateOpts)
@@ -431,16 +593,21 @@ type opt func(*candidateOpts)
 func timing(lease, renew, retry time.Duration) opt {
 	return func(o *candidateOpts) { o.lease, o.renew, o.retry = lease, renew, retry }
 }
-func jitter(j float64) opt           { return func(o *candidateOpts) { o.jitter = j } }
-func releaseOnCancel() opt           { return func(o *candidateOpts) { o.release = true } }
-func holdWork() opt                  { return func(o *candidateOpts) { o.holdWork = true } }
-func workReturnsAtOnce() opt         { return func(o *candidateOpts) { o.workReturnsAtOnce = true } }
-func nilOnStopped() opt              { return func(o *candidateOpts) { o.nilOnStopped = true } }
-func dialect(d record.Dialect) opt   { return func(o *candidateOpts) { o.dialect = d } }
-func withLock(l config.Lock) opt     { return func(o *candidateOpts) { o.lock = l } }
-func onStarted(f func()) opt         { return func(o *candidateOpts) { o.onStarted = f } }
-func onStopped(f func()) opt         { return func(o *candidateOpts) { o.onStopped = f } }
-func onNewLeader(f func(string)) opt { return func(o *candidateOpts) { o.onNewLeader = f } }
+func jitter(j float64) opt             { return func(o *candidateOpts) { o.jitter = j } }
+func releaseOnCancel() opt             { return func(o *candidateOpts) { o.release = true } }
+func holdWork() opt                    { return func(o *candidateOpts) { o.holdWork = true } }
+func workReturnsAtOnce() opt           { return func(o *candidateOpts) { o.workReturnsAtOnce = true } }
+func nilOnStopped() opt                { return func(o *candidateOpts) { o.nilOnStopped = true } }
+func dialect(d record.Dialect) opt     { return func(o *candidateOpts) { o.dialect = d } }
+func withLock(l config.Lock) opt       { return func(o *candidateOpts) { o.lock = l } }
+func onStarted(f func()) opt           { return func(o *candidateOpts) { o.onStarted = f } }
+func onStopped(f func()) opt           { return func(o *candidateOpts) { o.onStopped = f } }
+func onNewLeader(f func(string)) opt   { return func(o *candidateOpts) { o.onNewLeader = f } }
+func withMetrics(m config.Metrics) opt { return func(o *candidateOpts) { o.metrics = m } }
+
+// watchedBy makes the candidate's configmaplock read through w's cache and
+// wake on its changes; its reads are recorded apart (runner.readEvents).
+func watchedBy(w *configmaplock.Watcher) opt { return func(o *candidateOpts) { o.watcher = w } }
 
 // runner is one candidate with recorded history.
 type runner struct {
@@ -456,6 +623,8 @@ type runner struct {
 
 	mu           sync.Mutex
 	api          []string // the lock's API calls and their results
+	reads        []string // a watching lock's reads of its cache
+	lastRead     string   // the raw value of the latest of them
 	life         []string // OnStartedLeading and OnStoppedLeading
 	leaders      []string // OnNewLeader, in call order
 	leaderGIDs   map[string]bool
@@ -486,12 +655,15 @@ func (s *sim) candidate(id string, options ...opt) *runner {
 	r.lock = o.lock
 	if r.lock == nil {
 		l, err := configmaplock.New(recordingGetter{s.client.CoreV1(), r}, configmaplock.Options{
-			Namespace: testNamespace, Name: testName, Identity: id, Dialect: o.dialect,
+			Namespace: testNamespace, Name: testName, Identity: id, Dialect: o.dialect, Watcher: o.watcher,
 		})
 		if err != nil {
 			s.t.Fatalf("configmaplock.New: %v", err)
 		}
 		r.lock = l
+		if o.watcher != nil {
+			r.lock = readRecordingLock{l, r}
+		}
 	}
 	cb := config.Callbacks{
 		OnStartedLeading: r.onStartedLeading,
@@ -509,6 +681,7 @@ func (s *sim) candidate(id string, options ...opt) *runner {
 		Callbacks:       cb,
 		ReleaseOnCancel: o.release,
 		Clock:           s.clk,
+		Metrics:         o.metrics,
 	})
 	if err != nil {
 		s.t.Fatalf("New: %v", err)
@@ -691,6 +864,40 @@ func (r *runner) waitLeaders(n int) []string {
 	return r.newLeaders()
 }
 
+func (r *runner) readEvents() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reads...)
+}
+
+// waitRead waits until the candidate's latest read of its cache returned
+// raw, then settles: the candidate has acted on it at the current fake time.
+func (r *runner) waitRead(raw string) {
+	r.s.t.Helper()
+	waitFor(r.s.t, r.id+" to read "+raw, func() bool { return r.latestRead() == raw })
+	r.s.settle()
+}
+
+func (r *runner) latestRead() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastRead
+}
+
+// followWrites makes settle wait, after every write, until the watching
+// follower r has woken and read it: the Watcher delivers on real time, and
+// the fake clock must not move before r acted at the moment of the write.
+func (r *runner) followWrites() {
+	r.s.synced = func() bool {
+		raw := r.s.raw()
+		if r.latestRead() == raw {
+			return true
+		}
+		waitFor(r.s.t, r.id+" to read "+raw, func() bool { return r.latestRead() == raw })
+		return false
+	}
+}
+
 // apiSince returns the API events recorded from index i on.
 func (r *runner) apiSince(i int) []string { return r.apiEvents()[i:] }
 
@@ -730,6 +937,34 @@ func (c recordingConfigMaps) Update(ctx context.Context, cm *corev1.ConfigMap, o
 	out, err := c.ConfigMapInterface.Update(ctx, cm, opts)
 	c.r.apiEvent(c.r.s.stamp("update(%s)%s", holder, outcome(err)))
 	return out, err
+}
+
+// readRecordingLock is a watching configmaplock whose reads, served from the
+// Watcher's cache, are recorded as "read(holder)" with their outcome.
+type readRecordingLock struct {
+	*configmaplock.Lock
+	r *runner
+}
+
+func (l readRecordingLock) Get(ctx context.Context) (record.Record, string, error) {
+	rec, raw, err := l.Lock.Get(ctx)
+	ev := l.r.s.stamp("read(%s)%s", rec.HolderIdentity, readOutcome(err))
+	l.r.mu.Lock()
+	l.r.reads = append(l.r.reads, ev)
+	l.r.lastRead = raw
+	l.r.mu.Unlock()
+	return rec, raw, err
+}
+
+// readOutcome is outcome, naming the errors of a readable object.
+func readOutcome(err error) string {
+	switch {
+	case errors.Is(err, record.ErrNoRecord):
+		return " -> no record"
+	case errors.Is(err, record.ErrMalformed):
+		return " -> malformed"
+	}
+	return outcome(err)
 }
 
 // writtenHolder is the holder in a record being written; "" for a release.
@@ -862,13 +1097,38 @@ func cat(lists ...[]string) []string {
 	return out
 }
 
-// renewal is the two calls of a successful attempt on an existing lock.
-func renewal(at time.Duration, id string) []string {
+// attempt is the two calls of a successful tryAcquireOrRenew on an existing
+// lock: read, then write our record.
+func attempt(at time.Duration, id string) []string {
 	return []string{ev(at, "get"), ev(at, "update("+id+")")}
 }
 
-// sec is a readable duration literal: sec(1.5) = 1.5s.
-func sec(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// acquired is a successful acquisition of an existing lock at at and the
+// first renewal, at once: a blind update over what was just written.
+func acquired(at time.Duration, id string) []string {
+	return append(attempt(at, id), ev(at, "update("+id+")"))
+}
+
+// created is the acquisition of a missing lock and the first renewal.
+func created(at time.Duration, id string) []string {
+	return []string{ev(at, "get -> NotFound"), ev(at, "create("+id+")"), ev(at, "update("+id+")")}
+}
+
+// renewals is a leader's blind renewals from from to to, one update each
+// RetryPeriod of 1s.
+func renewals(from, to time.Duration, id string) []string {
+	return seq(from, to, time.Second, "update("+id+")")
+}
+
+// conflicted is a blind renewal that got 409 because someone else wrote,
+// then read the record, found it still ours, and wrote it: one attempt.
+func conflicted(at time.Duration, id string) []string {
+	return []string{ev(at, "update("+id+") -> Conflict"), ev(at, "get"), ev(at, "update("+id+")")}
+}
+
+// sec is a readable duration literal: sec(1.5) = 1.5s, to the nanosecond
+// (rounded: 4.1 × 1e9 is 4099999999.9999995 in floating point).
+func sec(s float64) time.Duration { return time.Duration(math.Round(s * float64(time.Second))) }
 
 // assertRecord checks holder and times of a decoded record.
 func assertRecord(t *testing.T, rec record.Record, holder string, lease, acquired, renewed time.Duration) {
@@ -885,4 +1145,281 @@ func assertRecord(t *testing.T, rec record.Record, holder string, lease, acquire
 	if !rec.RenewTime.Equal(t0.Add(renewed)) {
 		t.Errorf("record renewTime = t0%+v, want t0+%v", rec.RenewTime.Sub(t0), renewed)
 	}
+}
+
+// ---- a scripted lock ----
+
+// scriptLock is a config.Lock over a store that the test controls: the test
+// writes as another candidate would (write), Update fails with a 409 when
+// the store changed since this lock last read or wrote it, as over the API
+// server, and every call is recorded with the fake time. With a changes
+// channel it is a watching lock (config.Watching): the test pokes it as a
+// Watcher would, and Get stands for a read of the cache.
+type scriptLock struct {
+	s       *sim
+	id      string
+	changes chan struct{} // nil: not watching
+
+	mu        sync.Mutex
+	exists    bool
+	raw       string
+	version   int // of the store
+	seen      int // the version this lock last read or wrote
+	getErr    error
+	updateErr error
+	onUpdate  func() // called at the start of every Update, without mu
+	calls     []string
+	gets      int
+}
+
+var (
+	_ config.Lock     = (*scriptLock)(nil)
+	_ config.Watching = (*scriptLock)(nil)
+)
+
+// newScriptLock returns a lock for id over a store holding raw; watching
+// gives it a changes channel.
+func newScriptLock(s *sim, id, raw string, watching bool) *scriptLock {
+	l := &scriptLock{s: s, id: id, exists: true, raw: raw, version: 1}
+	if watching {
+		l.changes = make(chan struct{}, 1)
+	}
+	return l
+}
+
+func (l *scriptLock) Changes() <-chan struct{} {
+	if l.changes == nil {
+		return nil // a nil channel of the right type, not a nil interface
+	}
+	return l.changes
+}
+
+func (l *scriptLock) Get(context.Context) (record.Record, string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gets++
+	var (
+		rec record.Record
+		raw string
+		err error
+	)
+	switch {
+	case l.getErr != nil:
+		err = l.getErr
+	case !l.exists:
+		err = apierrors.NewNotFound(cmGR, testName)
+	default:
+		l.seen, raw = l.version, l.raw
+		rec, err = record.Decode(raw)
+	}
+	l.calls = append(l.calls, l.s.stamp("get%s", readOutcome(err)))
+	return rec, raw, err
+}
+
+func (l *scriptLock) Create(_ context.Context, rec record.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if l.exists {
+		err = apierrors.NewAlreadyExists(cmGR, testName)
+	} else {
+		l.exists, l.raw = true, record.Python.Encode(rec)
+		l.version++
+		l.seen = l.version
+	}
+	l.calls = append(l.calls, l.s.stamp("create(%s)%s", rec.HolderIdentity, outcome(err)))
+	return err
+}
+
+func (l *scriptLock) Update(_ context.Context, rec record.Record) error {
+	l.mu.Lock()
+	hook := l.onUpdate
+	l.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.updateErr
+	switch {
+	case err != nil:
+	case !l.exists:
+		err = apierrors.NewNotFound(cmGR, testName)
+	case l.seen != l.version:
+		err = errConflict
+	default:
+		l.raw = record.Python.Encode(rec)
+		l.version++
+		l.seen = l.version
+	}
+	l.calls = append(l.calls, l.s.stamp("update(%s)%s", rec.HolderIdentity, outcome(err)))
+	return err
+}
+
+func (l *scriptLock) Identity() string { return l.id }
+func (l *scriptLock) Describe() string { return testNamespace + "/" + testName }
+
+// write stores raw as another writer would and, when watching, pokes the
+// candidate, as a Watcher does on every change.
+func (l *scriptLock) write(raw string) {
+	l.mu.Lock()
+	l.exists, l.raw = true, raw
+	l.version++
+	l.mu.Unlock()
+	l.poke()
+}
+
+// poke tells a watching candidate that something may have changed.
+func (l *scriptLock) poke() {
+	if l.changes == nil {
+		return
+	}
+	select {
+	case l.changes <- struct{}{}:
+	default:
+	}
+}
+
+func (l *scriptLock) setGetErr(err error) {
+	l.mu.Lock()
+	l.getErr = err
+	l.mu.Unlock()
+}
+
+func (l *scriptLock) history() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.calls...)
+}
+
+func (l *scriptLock) getCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gets
+}
+
+// writeAndWaitRead writes raw, pokes, and waits until the candidate has read
+// it and settled: it woke on the change at the current fake time.
+func (l *scriptLock) writeAndWaitRead(raw string) {
+	l.s.t.Helper()
+	n := l.getCount()
+	l.write(raw)
+	waitFor(l.s.t, "a read after the poke", func() bool { return l.getCount() > n })
+	l.s.settle()
+}
+
+// ---- a Watcher over the sim's clientset ----
+
+// newWatcher returns a Watcher of the lock ConfigMap over the sim's
+// clientset (its list and watch are recorded as actions, not as any
+// candidate's API calls). Make the candidates' locks, then runWatcher.
+func (s *sim) newWatcher() *configmaplock.Watcher {
+	s.t.Helper()
+	w, err := configmaplock.NewWatcher(s.client.CoreV1(), configmaplock.WatcherOptions{Namespace: testNamespace, Name: testName})
+	if err != nil {
+		s.t.Fatalf("NewWatcher: %v", err)
+	}
+	return w
+}
+
+// runWatcher runs w, on real time, until the candidates' Runs have returned
+// at cleanup, and waits for its cache to sync.
+func (s *sim) runWatcher(w *configmaplock.Watcher) {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	s.mu.Lock()
+	s.after = append(s.after, func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(realTimeout):
+			s.t.Errorf("the Watcher did not stop")
+		}
+	})
+	s.mu.Unlock()
+	syncCtx, syncCancel := context.WithTimeout(ctx, realTimeout)
+	defer syncCancel()
+	if err := w.WaitForSync(syncCtx); err != nil {
+		s.t.Fatalf("WaitForSync: %v", err)
+	}
+}
+
+// drainPoke waits for the one poke the Watcher's first listing gives to a
+// lock and takes it, so that every later poke is for a later change.
+func (s *sim) drainPoke(l config.Watching) {
+	s.t.Helper()
+	ch := l.Changes()
+	waitFor(s.t, "the poke of the first listing", func() bool { return len(ch) == 1 })
+	<-ch
+}
+
+// verbs returns the verb of every call made on the fake clientset.
+func (s *sim) verbs() []string {
+	var out []string
+	for _, a := range s.client.Actions() {
+		out = append(out, a.GetVerb())
+	}
+	return out
+}
+
+// count is how many of the calls on the fake clientset had verb.
+func (s *sim) count(verb string) int {
+	n := 0
+	for _, v := range s.verbs() {
+		if v == verb {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- metrics ----
+
+// metricsRecorder is a config.Metrics that records each call with the fake
+// time.
+type metricsRecorder struct {
+	s *sim
+
+	mu     sync.Mutex
+	events []string
+	took   []time.Duration
+	errs   []error // of Renewed
+}
+
+var _ config.Metrics = (*metricsRecorder)(nil)
+
+func (m *metricsRecorder) add(format string, args ...any) {
+	m.mu.Lock()
+	m.events = append(m.events, m.s.stamp(format, args...))
+	m.mu.Unlock()
+}
+
+func (m *metricsRecorder) Leading(leading bool) { m.add("leading=%v", leading) }
+
+func (m *metricsRecorder) Renewed(took time.Duration, err error) {
+	m.mu.Lock()
+	m.took = append(m.took, took)
+	m.errs = append(m.errs, err)
+	m.mu.Unlock()
+	switch {
+	case err == nil:
+		m.add("renewed")
+	case errors.Is(err, errHeldByOther):
+		m.add("renewal failed: held by another")
+	default:
+		m.add("renewal failed: %s", ErrorKind(err))
+	}
+}
+
+func (m *metricsRecorder) APIError(kind string) { m.add("api error %s", kind) }
+
+func (m *metricsRecorder) history() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.events...)
 }

@@ -92,7 +92,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	for _, name := range []string{"etcd", "kube-apiserver"} {
 		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("%w: %w (build them with hack/kube/build.sh)", ErrNoBinaries, err)
+				return nil, fmt.Errorf("%w: %w (build them with hack/kube/build.sh, or set KUBE_BIN_DIR)", ErrNoBinaries, err)
 			}
 			return nil, err
 		}
@@ -220,7 +220,7 @@ func (cp *ControlPlane) StartEtcd(ctx context.Context) error {
 		return fmt.Errorf("etcd is already running (pid %d)", cp.etcd.pid())
 	}
 	// etcd reads every ETCD_* variable as a flag, so none may leak in.
-	p, err := startProcess("etcd", filepath.Join(cp.binDir, "etcd"), cp.etcdArgs(), environWithout("ETCD_"), cp.log)
+	p, err := startProcess("etcd", filepath.Join(cp.binDir, "etcd"), cp.etcdArgs(), environWithout("ETCD_"), etcdGrace, cp.log)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
 	if cp.apiserver != nil && !cp.apiserver.exited() {
 		return fmt.Errorf("kube-apiserver is already running (pid %d)", cp.apiserver.pid())
 	}
-	p, err := startProcess("kube-apiserver", filepath.Join(cp.binDir, "kube-apiserver"), cp.apiserverArgs(), os.Environ(), cp.log)
+	p, err := startProcess("kube-apiserver", filepath.Join(cp.binDir, "kube-apiserver"), cp.apiserverArgs(), os.Environ(), apiserverGrace, cp.log)
 	if err != nil {
 		return err
 	}

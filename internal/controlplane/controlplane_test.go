@@ -1,3 +1,7 @@
+//go:build unix
+
+// The tests check process groups with kill(2), so they run only on Unix.
+
 package controlplane
 
 import (
@@ -152,7 +156,7 @@ func TestKubeconfigWorksWithPythonClient(t *testing.T) {
 	// -I ignores PYTHON* variables and user site-packages: the test is
 	// about the system's python3-kubernetes.
 	if out, err := exec.Command(python, "-I", "-c", "import kubernetes").CombinedOutput(); err != nil {
-		SkipOrFail(t, "NO PYTHON KUBERNETES CLIENT, SKIPPING (apt-get install python3-kubernetes): %s: %v: %s", python, err, out)
+		SkipOrFail(t, "no Python kubernetes client (apt-get install python3-kubernetes): %s: %v: %s", python, err, out)
 	}
 	for _, user := range []string{AdminUser, UnprivilegedUser} {
 		path, err := shared.KubeconfigFor(user)
@@ -236,7 +240,7 @@ func TestEtcdRestartKeepsData(t *testing.T) {
 	}
 	// A quorum read needs etcd, so this must fail rather than come from the
 	// apiserver's watch cache.
-	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err := cs.CoreV1().ConfigMaps(ns).Get(short, cm.Name, metav1.GetOptions{})
 	cancel()
 	if err == nil {

@@ -21,7 +21,8 @@
 // [ControlPlane.StartEtcd]. [ControlPlane.Stop] ends both and removes the
 // working directory if Start created it. The processes run in their own
 // process group, so a terminal's Ctrl-C does not reach them; on Linux they
-// also get SIGKILL when the test binary dies, so none outlive it.
+// also get SIGKILL when the test binary dies, so none outlive it; a binary
+// killed that way leaves only its temporary directory (controlplane-*).
 //
 // The binaries come from hack/kube/build.sh, which builds kube-apiserver and
 // etcd into .cache/kube/bin at the repository root; KUBE_BIN_DIR overrides
@@ -56,7 +57,8 @@
 // Require skips the test with a loud message when the binaries are missing,
 // so that go test ./... works on a machine that never ran the build, and fails
 // it instead when CI=true, so that CI cannot pass by skipping. Any other
-// Start error fails the test.
+// Start error fails the test. [SkipOrFail] applies the same rule to other
+// prerequisites, such as the Python client.
 //
 // Tests share the server, so each one works in its own namespace from
 // [NewNamespace]. No controllers run, so a deleted namespace stays

@@ -13,15 +13,25 @@ import (
 )
 
 const (
-	// stopGrace is how long a process may take to exit after SIGTERM.
-	// Both exit within about a second when idle; the apiserver waits for
-	// in-flight requests, which tests keep short.
-	stopGrace = 5 * time.Second
+	// apiserverGrace is how long kube-apiserver may take to exit after
+	// SIGTERM; it shuts down its controllers and in-flight requests in about
+	// two seconds.
+	apiserverGrace = 5 * time.Second
+	// etcdGrace is how long etcd may take to exit after SIGTERM. With the
+	// apiserver's watches open etcd waits some seven seconds for them to
+	// end before it closes them itself. Killing it instead loses nothing:
+	// its write-ahead log makes it crash-safe, and without fsync the data is
+	// in the page cache either way.
+	etcdGrace = time.Second
 	// killWait bounds the wait after SIGKILL, which only a process stuck in
 	// the kernel survives.
 	killWait = 10 * time.Second
-	// tailLines is how many output lines of each process error messages show.
-	tailLines = 40
+	// tailLines is how many output lines of each process error messages
+	// show; the cause of a failed start is nearly always among the last.
+	tailLines = 20
+	// tailLineLen cuts the lines error messages show: etcd logs its whole
+	// configuration as one line of some 2,500 bytes.
+	tailLineLen = 1000
 	// maxLine cuts lines without a newline, so a runaway write cannot grow
 	// the buffer without bound.
 	maxLine = 4096
@@ -29,17 +39,18 @@ const (
 
 // process is one running child: etcd or kube-apiserver.
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	out  *output
-	done chan struct{} // closed once the process has exited and been reaped
-	err  error         // Wait's result; read only after done is closed
+	name  string
+	grace time.Duration // between SIGTERM and SIGKILL
+	cmd   *exec.Cmd
+	out   *output
+	done  chan struct{} // closed once the process has exited and been reaped
+	err   error         // Wait's result; read only after done is closed
 }
 
 // startProcess starts path with args and env. It takes no context because the
 // process runs until stop, not until the call that started it ends, which is
 // also why this is exec.Command and not exec.CommandContext.
-func startProcess(name, path string, args, env []string, log *lockedWriter) (*process, error) {
+func startProcess(name, path string, args, env []string, grace time.Duration, log *lockedWriter) (*process, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	out := &output{prefix: name, sink: log}
@@ -54,7 +65,7 @@ func startProcess(name, path string, args, env []string, log *lockedWriter) (*pr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
-	p := &process{name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	p := &process{name: name, grace: grace, cmd: cmd, out: out, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		out.flush()
@@ -75,7 +86,7 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL after stopGrace or
+// stop sends SIGTERM to the process group, then SIGKILL after p.grace or
 // once ctx ends. It reports an error if the process had already exited
 // before stop, so a crash during a test does not go unnoticed.
 func (p *process) stop(ctx context.Context) error {
@@ -85,7 +96,7 @@ func (p *process) stop(ctx context.Context) error {
 	// Errors are ignored: the only failure is that the process is already
 	// gone, and done tells that for certain.
 	_ = terminate(p.cmd.Process)
-	grace := time.NewTimer(stopGrace)
+	grace := time.NewTimer(p.grace)
 	defer grace.Stop()
 	select {
 	case <-p.done:
@@ -180,15 +191,22 @@ func (o *output) tail() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n--- last lines of %s output ---\n", o.prefix)
 	for i := range o.lines {
-		b.WriteString(o.lines[(o.next+i)%len(o.lines)])
-		b.WriteByte('\n')
+		writeCut(&b, o.lines[(o.next+i)%len(o.lines)])
 	}
 	if len(o.partial) > 0 {
-		b.Write(o.partial)
-		b.WriteByte('\n')
+		writeCut(&b, string(o.partial))
 	}
 	b.WriteString("---")
 	return b.String()
+}
+
+// writeCut writes line cut to tailLineLen bytes, and a newline.
+func writeCut(b *strings.Builder, line string) {
+	if len(line) > tailLineLen {
+		line = line[:tailLineLen] + " [...]"
+	}
+	b.WriteString(line)
+	b.WriteByte('\n')
 }
 
 // environWithout returns the environment without variables whose name starts

@@ -79,11 +79,11 @@ func (cp *ControlPlane) waitAPIServer(ctx context.Context, p *process) error {
 	err := waitReady(ctx, p, "kube-apiserver at "+cp.Host(), func(ctx context.Context) error {
 		if client == nil {
 			if ca == nil {
-				pem, err := os.ReadFile(cp.path(servingCert))
+				b, err := os.ReadFile(cp.path(servingCert))
 				if err != nil {
 					return fmt.Errorf("serving certificate not written yet: %w", err)
 				}
-				ca = pem
+				ca = b
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(ca) {
@@ -107,7 +107,10 @@ func (cp *ControlPlane) waitAPIServer(ctx context.Context, p *process) error {
 	if err != nil {
 		return err
 	}
-	cp.ca = ca
+	// Set only before Start returns: RESTConfig reads it without the lock.
+	if cp.ca == nil {
+		cp.ca = ca
+	}
 	return nil
 }
 

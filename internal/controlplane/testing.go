@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -21,20 +22,21 @@ func Require(tb testing.TB, err error) {
 		return
 	}
 	if errors.Is(err, ErrNoBinaries) {
-		SkipOrFail(tb, "NO CONTROL PLANE, SKIPPING (run hack/kube/build.sh, or set KUBE_BIN_DIR): %v", err)
+		SkipOrFail(tb, "no control plane: %v", err)
 	}
 	tb.Fatalf("control plane: %v", err)
 }
 
-// SkipOrFail skips tb with the message, or fails it when the environment has
-// CI=true. It is for tests whose prerequisites may be missing on a developer's
-// machine but never in CI.
+// SkipOrFail skips tb with a loud message, or fails it when the environment
+// has CI=true. It is for tests whose prerequisites may be missing on a
+// developer's machine but never in CI.
 func SkipOrFail(tb testing.TB, format string, args ...any) {
 	tb.Helper()
+	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") == "true" {
-		tb.Fatalf("CI=true: "+format, args...)
+		tb.Fatalf("FAILING, not skipping, because CI=true: %s", msg)
 	}
-	tb.Skipf(format, args...)
+	tb.Skipf("SKIPPING: %s", msg)
 }
 
 // NewNamespace creates a namespace named after tb with a random suffix and
