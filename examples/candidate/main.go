@@ -155,16 +155,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	if watcher != nil {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		go watcher.Run(watchCtx)
-	}
 	if o.healthzAddr != "" {
 		if err := serveHealthz(ctx, o.healthzAddr, electionloop.NewHealthCheck(elector, o.renewDeadline)); err != nil {
 			fmt.Fprintln(stderr, "candidate:", err)
 			return 2
 		}
+	}
+	// Only now, with every check passed, does anything talk to the server.
+	if watcher != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go watcher.Run(watchCtx)
 	}
 
 	err = elector.Run(ctx)

@@ -73,11 +73,21 @@ func CheckNoOverlap(terms []Term, resumedTolerance time.Duration) error {
 	var problems []string
 	for i, a := range sorted {
 		for _, b := range sorted[i+1:] {
-			aEnd := a.End
+			aEnd, bEnd := a.End, b.End
+			now := time.Now()
 			if aEnd.IsZero() {
-				aEnd = time.Now()
+				aEnd = now
 			}
-			overlap := aEnd.Sub(b.Start)
+			if bEnd.IsZero() {
+				bEnd = now
+			}
+			// b started no earlier than a: they overlap from b's start
+			// until the first of them ended.
+			end := aEnd
+			if bEnd.Before(end) {
+				end = bEnd
+			}
+			overlap := end.Sub(b.Start)
 			if overlap <= 0 || a.Identity == b.Identity {
 				continue
 			}
@@ -99,7 +109,7 @@ func CheckNoOverlap(terms []Term, resumedTolerance time.Duration) error {
 func Timeline(terms []Term, t0 time.Time) string {
 	var b strings.Builder
 	for _, t := range terms {
-		end, by := "…", "still leading"
+		end, by := fmt.Sprintf("%8s", "…"), "still leading"
 		if !t.End.IsZero() {
 			end, by = fmt.Sprintf("%7.3fs", t.End.Sub(t0).Seconds()), t.EndedBy
 		}
