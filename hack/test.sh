@@ -31,7 +31,7 @@ echo "test: go test -race ./..." >&2
 go test -race -count=1 -timeout 30m "$@" ./...
 
 # Modules of their own, so the library's go.mod stays lean.
-for mod in prometheus examples/controllerruntime; do
+for mod in prometheus examples/controllerruntime bench; do
   echo "test: go test -race ./... in $mod" >&2
   (cd "$mod" && go vet ./... && go test -race -count=1 -timeout 10m "$@" ./...)
 done
