@@ -113,6 +113,12 @@ func (e *Elector) acquire(ctx context.Context, n *notifier) (time.Time, error) {
 	for {
 		now := e.clock.Now()
 		ok, err := e.tryAcquireOrRenew(ctx, now, n)
+		if ok && e.clock.Since(now) >= e.cfg.RenewDeadline {
+			// The write took so long that the lease it may have
+			// started could already be over: renew before leading.
+			logger.Info("acquired lease too slowly to lead on it, renewing first", "took", e.clock.Since(now))
+			continue
+		}
 		if ok {
 			logger.Info("acquired lease")
 			return now, nil

@@ -3,8 +3,11 @@ package electionloop
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubepy/leaderelection/config"
 	"github.com/kubepy/leaderelection/configmaplock"
@@ -164,4 +167,27 @@ func (s *sim) waitCached(probe *configmaplock.Lock) {
 		_, raw, _ := probe.Get(context.Background())
 		return raw == want
 	})
+}
+
+// An acquisition whose write took longer than RenewDeadline must not lead on
+// it: the lease it started may already be over for the other candidates. The
+// candidate renews at once and leads from that renewal, with no start and
+// stop of leadership in the same instant.
+func TestSlowAcquisitionRenewsBeforeLeading(t *testing.T) {
+	s := newSim(t)
+	var slowed atomic.Bool
+	s.react("create", func(k8stesting.Action) error {
+		if !slowed.Swap(true) {
+			s.clk.Step(4 * time.Second) // the write hangs past RenewDeadline (3s)
+		}
+		return nil
+	})
+	a := s.candidate("A")
+	a.start()
+	s.advanceTo(sec(6.5))
+	assertEvents(t, "leadership", a.lifeEvents(), []string{"4s started"})
+	assertEvents(t, "API calls", a.apiEvents(), cat(
+		[]string{"0s get -> NotFound", "4s create(A)", "4s get", "4s update(A)"},
+		renewals(4*time.Second, 6*time.Second, "A"),
+	))
 }
