@@ -260,7 +260,12 @@ func (e *Elector) renewOnce(ctx context.Context, now time.Time, n *notifier) (bo
 		// A deleted lock is read and recreated too: followers that saw
 		// our record leave that to us (see tryAcquireOrRenew).
 		e.apiError(err)
-		return e.tryAcquireOrRenew(ctx, now, n)
+		ok, retryErr := e.tryAcquireOrRenew(ctx, now, n)
+		if retryErr != nil {
+			// Keep the cause: a failed re-read alone would hide it.
+			retryErr = fmt.Errorf("%w, after: %w", retryErr, err)
+		}
+		return ok, retryErr
 	default:
 		return false, err
 	}

@@ -81,16 +81,17 @@ func CheckNoOverlap(terms []Term, resumedTolerance time.Duration) error {
 			if bEnd.IsZero() {
 				bEnd = now
 			}
-			// b started no earlier than a: they overlap from b's start
-			// until the first of them ended.
+			if a.Identity == b.Identity || !b.Start.Before(aEnd) {
+				continue
+			}
+			// b started while a led: they overlap from b's start until
+			// the first of them ended (zero for an instantaneous b, still
+			// an overlap).
 			end := aEnd
 			if bEnd.Before(end) {
 				end = bEnd
 			}
 			overlap := end.Sub(b.Start)
-			if overlap <= 0 || a.Identity == b.Identity {
-				continue
-			}
 			if (a.Resumed || b.Resumed) && overlap <= resumedTolerance {
 				continue
 			}

@@ -30,7 +30,11 @@ func TestCheckNoOverlapMeasuresTheOverlap(t *testing.T) {
 			{Identity: "new", Start: at(0)},
 			{Identity: "old", Start: at(1000), Resumed: true},
 		}, false},
-		{"short term inside a longer one, no tolerance", []Term{
+		{"instantaneous term inside another", []Term{
+			{Identity: "a", Start: at(0), End: at(5000)},
+			{Identity: "b", Start: at(1000), End: at(1000)},
+		}, false},
+		{"short term inside a longer one", []Term{
 			{Identity: "a", Start: at(0), End: at(5000)},
 			{Identity: "b", Start: at(1000), End: at(1001)},
 		}, false},
