@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"k8s.io/utils/clock"
 
@@ -160,6 +163,24 @@ func ValidateIdentity(id string) error {
 		return &FieldError{Field: "Lock.Identity", Problem: fmt.Sprintf("%q is not valid UTF-8", id)}
 	case len(id) > MaxIdentityLength:
 		return &FieldError{Field: "Lock.Identity", Problem: fmt.Sprintf("%.40q... is %d bytes, at most %d allowed", id, len(id), MaxIdentityLength)}
+	}
+	return nil
+}
+
+// ValidateNamespace checks the namespace of a lock object: a DNS label. It
+// returns a *FieldError for the field Namespace.
+func ValidateNamespace(namespace string) error {
+	if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
+		return &FieldError{Field: "Namespace", Problem: fmt.Sprintf("%q is not a valid namespace name: %s", namespace, strings.Join(msgs, "; "))}
+	}
+	return nil
+}
+
+// ValidateName checks the name of a lock object of the given kind, such as
+// "ConfigMap": a DNS subdomain. It returns a *FieldError for the field Name.
+func ValidateName(kind, name string) error {
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return &FieldError{Field: "Name", Problem: fmt.Sprintf("%q is not a valid %s name: %s", name, kind, strings.Join(msgs, "; "))}
 	}
 	return nil
 }

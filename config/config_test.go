@@ -100,3 +100,28 @@ func TestValidateNamesTheValues(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateNamesOfLockObjects(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		field string // "" when valid
+	}{
+		{config.ValidateNamespace("default"), ""},
+		{config.ValidateNamespace("Bad_NS"), "Namespace"},
+		{config.ValidateNamespace(""), "Namespace"},
+		{config.ValidateName("ConfigMap", "my-operator.lock"), ""},
+		{config.ValidateName("ConfigMap", "no/slash"), "Name"},
+		{config.ValidateName("Lease", strings.Repeat("a", 254)), "Name"},
+	} {
+		var fe *config.FieldError
+		switch {
+		case tc.field == "" && tc.err != nil:
+			t.Errorf("unexpected error: %v", tc.err)
+		case tc.field != "" && (!errors.As(tc.err, &fe) || fe.Field != tc.field):
+			t.Errorf("error %v, want a *FieldError for %s", tc.err, tc.field)
+		}
+	}
+	if err := config.ValidateName("Lease", "no/slash"); !strings.Contains(err.Error(), `"no/slash"`) || !strings.Contains(err.Error(), "Lease") {
+		t.Errorf("error %q does not name the value and the kind", err)
+	}
+}

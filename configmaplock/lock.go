@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/kubepy/leaderelection/config"
@@ -61,12 +59,8 @@ func New(client corev1client.ConfigMapsGetter, opts Options) (*Lock, error) {
 	if client == nil {
 		errs = append(errs, errors.New("configmaplock: client is nil"))
 	}
-	if msgs := validation.IsDNS1123Label(opts.Namespace); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("configmaplock: namespace %q is not a valid namespace name: %s", opts.Namespace, strings.Join(msgs, "; ")))
-	}
-	if msgs := validation.IsDNS1123Subdomain(opts.Name); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("configmaplock: name %q is not a valid ConfigMap name: %s", opts.Name, strings.Join(msgs, "; ")))
-	}
+	errs = append(errs, config.ValidateNamespace(opts.Namespace))
+	errs = append(errs, config.ValidateName("ConfigMap", opts.Name))
 	if err := config.ValidateIdentity(opts.Identity); err != nil {
 		errs = append(errs, err)
 	}

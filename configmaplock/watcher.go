@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,10 +12,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/watch"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/kubepy/leaderelection/config"
 )
 
 // DefaultWatchTimeout bounds how long one watch request may stay open: the
@@ -63,13 +63,9 @@ func NewWatcher(client corev1client.ConfigMapsGetter, opts WatcherOptions) (*Wat
 	if client == nil {
 		errs = append(errs, errors.New("configmaplock: watcher client is nil"))
 	}
-	if msgs := validation.IsDNS1123Label(opts.Namespace); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("configmaplock: namespace %q is not a valid namespace name: %s", opts.Namespace, strings.Join(msgs, "; ")))
-	}
+	errs = append(errs, config.ValidateNamespace(opts.Namespace))
 	if opts.Name != "" {
-		if msgs := validation.IsDNS1123Subdomain(opts.Name); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("configmaplock: name %q is not a valid ConfigMap name: %s", opts.Name, strings.Join(msgs, "; ")))
-		}
+		errs = append(errs, config.ValidateName("ConfigMap", opts.Name))
 	}
 	if opts.WatchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("configmaplock: WatchTimeout %v is negative", opts.WatchTimeout))

@@ -12,7 +12,6 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 
 	"github.com/kubepy/leaderelection/config"
@@ -52,12 +51,8 @@ func New(client coordinationv1client.LeasesGetter, opts Options) (*Lock, error) 
 	if client == nil {
 		errs = append(errs, errors.New("leaselock: client is nil"))
 	}
-	if msgs := validation.IsDNS1123Label(opts.Namespace); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("leaselock: namespace %q is not a valid namespace name: %s", opts.Namespace, strings.Join(msgs, "; ")))
-	}
-	if msgs := validation.IsDNS1123Subdomain(opts.Name); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("leaselock: name %q is not a valid Lease name: %s", opts.Name, strings.Join(msgs, "; ")))
-	}
+	errs = append(errs, config.ValidateNamespace(opts.Namespace))
+	errs = append(errs, config.ValidateName("Lease", opts.Name))
 	if err := config.ValidateIdentity(opts.Identity); err != nil {
 		errs = append(errs, err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8srecord "k8s.io/client-go/tools/record"
@@ -97,9 +96,7 @@ func NewRecorder(events typedcorev1.EventsGetter, namespace, component string) (
 	if isNil(events) {
 		errs = append(errs, errors.New("lockevents: events client is nil"))
 	}
-	if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("lockevents: namespace %q is not a valid namespace name: %s", namespace, strings.Join(msgs, "; ")))
-	}
+	errs = append(errs, config.ValidateNamespace(namespace))
 	if strings.TrimSpace(component) == "" {
 		errs = append(errs, fmt.Errorf("lockevents: component %q is empty; it names the reporter of the events", component))
 	}
