@@ -171,7 +171,7 @@ func ValidateIdentity(id string) error {
 // returns a *FieldError for the field Namespace.
 func ValidateNamespace(namespace string) error {
 	if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
-		return &FieldError{Field: "Namespace", Problem: fmt.Sprintf("%q is not a valid namespace name: %s", namespace, strings.Join(msgs, "; "))}
+		return &FieldError{Field: "Namespace", Problem: fmt.Sprintf("is invalid: namespace %q is not a valid namespace name: %s", namespace, strings.Join(msgs, "; "))}
 	}
 	return nil
 }
@@ -180,7 +180,7 @@ func ValidateNamespace(namespace string) error {
 // "ConfigMap": a DNS subdomain. It returns a *FieldError for the field Name.
 func ValidateName(kind, name string) error {
 	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return &FieldError{Field: "Name", Problem: fmt.Sprintf("%q is not a valid %s name: %s", name, kind, strings.Join(msgs, "; "))}
+		return &FieldError{Field: "Name", Problem: fmt.Sprintf("is invalid: name %q is not a valid %s name: %s", name, kind, strings.Join(msgs, "; "))}
 	}
 	return nil
 }

@@ -150,6 +150,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Lock = nil
 	}
 	elector, err := electionloop.New(cfg)
+	if lockErr != nil {
+		// "Lock is required" would only repeat why the lock is missing.
+		err = withoutField(err, "Lock")
+	}
 	if err = errors.Join(append(problems, lockErr, err)...); err != nil {
 		fmt.Fprintln(stderr, "candidate: invalid configuration:", err)
 		return 2
@@ -176,6 +180,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error(err, "election ended")
 		return 1
 	}
+}
+
+// withoutField drops the *config.FieldError of field from the joined
+// validation errors err.
+func withoutField(err error, field string) error {
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) {
+		return err
+	}
+	var kept []error
+	for _, e := range joined.Unwrap() {
+		var fe *config.FieldError
+		if errors.As(e, &fe) && fe.Field == field {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return errors.Join(kept...)
 }
 
 // serveHealthz serves the health check until ctx ends.
