@@ -128,9 +128,13 @@ func (e *Elector) acquire(ctx context.Context, n *notifier) (time.Time, error) {
 		case err != nil:
 			e.apiError(err)
 			wait = report.failed(logger, err, wait, e.cfg.RetryPeriod)
-			// A change cannot cure an error, and waking on every
-			// renewal of the leader would undo the backoff.
-			wake = nil
+			if persistent(err) {
+				// A change cannot cure it, and waking on every
+				// renewal of the leader would undo the backoff.
+				// A lost race still wakes: the winner's write, or
+				// its release, is the change to act on.
+				wake = nil
+			}
 		default:
 			report.reset()
 			logger.V(1).Info("lease held by another candidate", "holder", e.GetLeader())

@@ -79,6 +79,28 @@ func TestWatchingFollowerScripted(t *testing.T) {
 		assertEvents(t, "leadership", b.lifeEvents(), []string{"6s started"})
 	})
 
+	t.Run("a lost race still wakes on the next change", func(t *testing.T) {
+		// At 5s B's takeover loses to Q (409). That is no reason to stop
+		// watching: Q's release at 5.3s is taken at 5.3s, not at B's next
+		// poll.
+		s := newSim(t)
+		l := newScriptLock(s, "B", pyAt("P", "5", 0), true)
+		var raced atomic.Bool
+		l.onUpdate = func() {
+			if !raced.Swap(true) {
+				l.write(pyAt("Q", "5", 5*time.Second))
+			}
+		}
+		b := s.candidate("B", withLock(l))
+		b.start()
+		s.advanceTo(5 * time.Second)
+		waitFor(t, "the re-read after the lost race", func() bool { return l.getCount() >= 3 })
+		s.settle()
+		s.advanceTo(sec(5.3))
+		l.writeAndWaitRead(pyRecord("", "5", "2030-01-15 12:00:00", "2030-01-15 12:00:05"))
+		assertEvents(t, "leadership", b.lifeEvents(), []string{"5.3s started"})
+	})
+
 	t.Run("re-arms when the leader renews", func(t *testing.T) {
 		s := newSim(t)
 		l := newScriptLock(s, "B", pyAt("P", "5", 0), true)

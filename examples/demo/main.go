@@ -17,7 +17,8 @@
 // failover: kill to the next leader, about a lease. Then it makes the leader
 // step down: a Go leader gets SIGTERM and releases the lock
 // (--release-on-cancel), and the handover, SIGTERM to the next leader, takes
-// about a retry period; a Python leader cannot release, so it is killed too
+// milliseconds for a watching follower (--watch, the default) and up to a
+// retry period for a polling one; a Python leader cannot release, so it is killed too
 // until a Go candidate leads. At the end it prints who led when, the
 // measurements and whether two candidates ever led at once, judged from every
 // candidate's own events. It exits 1 if no leader came in time or two led
@@ -72,7 +73,7 @@ type options struct {
 	kubeconfig, namespace, name               string
 	kubeconfigEnv                             string // $KUBECONFIG
 	leaseDuration, renewDeadline, retryPeriod time.Duration
-	verbose                                   bool
+	verbose, watch                            bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -85,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.leaseDuration, "lease-duration", 4*time.Second, "lease duration of every candidate")
 	fs.DurationVar(&o.renewDeadline, "renew-deadline", 3*time.Second, "renew deadline of every candidate")
 	fs.DurationVar(&o.retryPeriod, "retry-period", time.Second, "retry period of every candidate")
+	fs.BoolVar(&o.watch, "watch", true, "Go candidates watch the lock (a release is taken at once) instead of polling it")
 	fs.BoolVar(&o.verbose, "verbose", false, "copy the candidates' and the control plane's logs to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -267,10 +269,10 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("lock %s/%s; every candidate with lease %v, renew deadline %v, retry period %v",
 		d.opts.namespace, d.opts.name, d.opts.leaseDuration, d.opts.renewDeadline, d.opts.retryPeriod)
 	if python > 0 {
-		d.say("starting %d Go candidates (%s, with --release-on-cancel) and %d Python candidates (%s, the real kubernetes.leaderelection)",
-			len(goIDs), strings.Join(goIDs, ", "), len(pyIDs), strings.Join(pyIDs, ", "))
+		d.say("starting %d Go candidates (%s, with %s) and %d Python candidates (%s, the real kubernetes.leaderelection)",
+			len(goIDs), strings.Join(goIDs, ", "), d.goFlags(), len(pyIDs), strings.Join(pyIDs, ", "))
 	} else {
-		d.say("starting %d Go candidates (%s, with --release-on-cancel)", len(goIDs), strings.Join(goIDs, ", "))
+		d.say("starting %d Go candidates (%s, with %s)", len(goIDs), strings.Join(goIDs, ", "), d.goFlags())
 	}
 	defer d.pool.Close()
 	d.t0 = time.Now()
@@ -359,6 +361,14 @@ func (d *demo) checkLock(ctx context.Context, cs kubernetes.Interface) (existing
 	}
 }
 
+// goFlags names the Go candidates' flags that shape what the demo shows.
+func (d *demo) goFlags() string {
+	if d.opts.watch {
+		return "--release-on-cancel --watch"
+	}
+	return "--release-on-cancel"
+}
+
 func (d *demo) startCandidate(kind pool.Kind, id, kubeconfig string) error {
 	spec := pool.Spec{
 		Kind: kind, Identity: id, Namespace: d.opts.namespace, Name: d.opts.name, Kubeconfig: kubeconfig,
@@ -367,6 +377,9 @@ func (d *demo) startCandidate(kind pool.Kind, id, kubeconfig string) error {
 	if kind == pool.Go {
 		spec.ReleaseOnCancel = true
 		spec.Args = []string{"-v", "1"} // logs each renewal
+		if d.opts.watch {
+			spec.Args = append(spec.Args, "--watch")
+		}
 	}
 	c, err := d.pool.Start(spec)
 	if err != nil {
