@@ -11,8 +11,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -84,7 +82,7 @@ type env struct {
 	cs   kubernetes.Interface
 	ns   string
 	pool *pool.Pool
-	logs *logBook
+	logs *pool.Logs
 	t0   time.Time
 }
 
@@ -102,7 +100,7 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, cs: cs, pool: p, logs: newLogBook(), t0: time.Now()}
+	e := &env{t: t, ctx: ctx, cs: cs, pool: p, logs: pool.NewLogs(), t0: time.Now()}
 	p.Stderr = e.logs
 	e.ns = controlplane.NewNamespace(ctx, t, cs)
 	t.Cleanup(func() {
@@ -110,7 +108,7 @@ func setup(t *testing.T) *env {
 		if t.Failed() {
 			t.Logf("leadership terms (seconds since the test started):\n%s", pool.Timeline(pool.Terms(e.pool.Events()), e.t0))
 			t.Logf("events:\n%s", e.eventDump())
-			t.Logf("candidate logs:\n%s", e.logs.dump(e.t0))
+			t.Logf("candidate logs:\n%s", e.logs.Dump(e.t0))
 		}
 	})
 	return e
@@ -194,74 +192,15 @@ func (e *env) eventDump() string {
 	return b.String()
 }
 
-// logBook keeps the candidates' log lines, as pool.Pool writes them
-// ("[identity] text"), with the time each arrived.
-type logBook struct {
-	mu      sync.Mutex
-	lines   []logLine
-	changed chan struct{}
-}
-
-type logLine struct {
-	at       time.Time
-	identity string
-	text     string
-}
-
-func newLogBook() *logBook { return &logBook{changed: make(chan struct{})} }
-
-func (b *logBook) Write(p []byte) (int, error) {
-	now := time.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	sc.Buffer(nil, len(p)+1)
-	for sc.Scan() {
-		id, text := "", sc.Text()
-		if rest, ok := strings.CutPrefix(text, "["); ok {
-			if i := strings.Index(rest, "] "); i > 0 {
-				id, text = rest[:i], rest[i+2:]
-			}
-		}
-		b.lines = append(b.lines, logLine{at: now, identity: id, text: text})
-	}
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
 // waitLog waits up to within for a line of identity that arrived at or after
 // since and contains text.
-func (e *env) waitLog(identity string, since time.Time, text string, within time.Duration) logLine {
+func (e *env) waitLog(identity string, since time.Time, text string, within time.Duration) pool.LogLine {
 	e.t.Helper()
-	b := e.logs
-	timeout := time.After(within)
-	for {
-		b.mu.Lock()
-		for _, l := range b.lines {
-			if l.identity == identity && !l.at.Before(since) && strings.Contains(l.text, text) {
-				b.mu.Unlock()
-				return l
-			}
-		}
-		changed := b.changed
-		b.mu.Unlock()
-		select {
-		case <-changed:
-		case <-timeout:
-			e.t.Fatalf("%s did not log %q within %v", identity, text, within)
-		case <-e.ctx.Done():
-			e.t.Fatalf("%s did not log %q: %v", identity, text, e.ctx.Err())
-		}
+	ctx, cancel := context.WithTimeout(e.ctx, within)
+	defer cancel()
+	l, err := e.logs.WaitFor(ctx, identity, since, pool.Contains(text))
+	if err != nil {
+		e.t.Fatalf("%s did not log %q within %v: %v", identity, text, within, err)
 	}
-}
-
-func (b *logBook) dump(t0 time.Time) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var s strings.Builder
-	for _, l := range b.lines {
-		fmt.Fprintf(&s, "%8.3fs [%s] %s\n", l.at.Sub(t0).Seconds(), l.identity, l.text)
-	}
-	return s.String()
+	return l
 }

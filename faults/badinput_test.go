@@ -210,12 +210,12 @@ func TestPersistentErrorsBackOff(t *testing.T) {
 
 			var errs []string
 			attempts := 0
-			for _, l := range e.logs.of(id, started) {
+			for _, l := range e.logs.Lines(id, started) {
 				switch {
-				case strings.Contains(l.text, `"msg"="failed to acquire lease"`):
-					errs = append(errs, l.text)
+				case strings.Contains(l.Text, `"msg"="failed to acquire lease"`):
+					errs = append(errs, l.Text)
 					attempts++
-				case strings.Contains(l.text, "failed to acquire lease again"):
+				case strings.Contains(l.Text, "failed to acquire lease again"):
 					attempts++
 				}
 			}
@@ -326,12 +326,12 @@ func TestUnreachableOrUntrusted(t *testing.T) {
 
 			var errs []string
 			attempts := 0
-			for _, l := range e.logs.of("go", started) {
+			for _, l := range e.logs.Lines("go", started) {
 				switch {
-				case strings.Contains(l.text, `"msg"="failed to acquire lease"`):
-					errs = append(errs, l.text)
+				case strings.Contains(l.Text, `"msg"="failed to acquire lease"`):
+					errs = append(errs, l.Text)
 					attempts++
-				case strings.Contains(l.text, "failed to acquire lease again"):
+				case strings.Contains(l.Text, "failed to acquire lease again"):
 					attempts++
 				}
 			}
@@ -353,8 +353,8 @@ func TestUnreachableOrUntrusted(t *testing.T) {
 			}
 			for _, ev := range e.pool.Events() {
 				if ev.Identity == "py" && ev.Event == pool.Exited {
-					lines := e.logs.of("py", started)
-					t.Logf("the Python client exited with code %d: %s", ev.Code, lines[len(lines)-1].text)
+					lines := e.logs.Lines("py", started)
+					t.Logf("the Python client exited with code %d: %s", ev.Code, lines[len(lines)-1].Text)
 					continue
 				}
 				t.Errorf("the Go candidate: %s (code %d), want it still following", ev.Event, ev.Code)
@@ -421,7 +421,7 @@ func TestUnreadableRecords(t *testing.T) {
 			}
 			led, _ := e.waitLeader(0, leaseDuration+failoverBound+slack)
 			first := e.waitLog("go", started, 0, "following", func(s string) bool { return strings.Contains(s, "candidate is following") })
-			t.Logf("%s took the lock %v after it started following (lease %v)", led.Identity, led.Time.Sub(goLogTime(t, first.text)).Round(time.Millisecond), leaseDuration)
+			t.Logf("%s took the lock %v after it started following (lease %v)", led.Identity, led.Time.Sub(goLogTime(t, first.Text)).Round(time.Millisecond), leaseDuration)
 			if d := led.Time.Sub(started); d < leaseDuration {
 				t.Errorf("%s took the lock %v after the candidates started, before a lease (%v) passed", led.Identity, d, leaseDuration)
 			}

@@ -125,10 +125,10 @@ func TestFrozenLeader(t *testing.T) {
 			}
 			// (With a write in flight, the failure of that attempt, made
 			// before the freeze, is logged after SIGCONT: not a new one.)
-			for _, l := range e.logs.of(leader, cont.Time.Add(-time.Second)) {
-				if at := goLogTime(t, l.text); !inFlight && !at.Before(cont.Time) && at.Before(stopped.Time) &&
-					(strings.Contains(l.text, goRenewedLog) || strings.Contains(l.text, goRenewFailed)) {
-					t.Errorf("%s logged a renewal after SIGCONT, before it stopped leading: %s", leader, l.text)
+			for _, l := range e.logs.Lines(leader, cont.Time.Add(-time.Second)) {
+				if at := goLogTime(t, l.Text); !inFlight && !at.Before(cont.Time) && at.Before(stopped.Time) &&
+					(strings.Contains(l.Text, goRenewedLog) || strings.Contains(l.Text, goRenewFailed)) {
+					t.Errorf("%s logged a renewal after SIGCONT, before it stopped leading: %s", leader, l.Text)
 				}
 			}
 			if inFlight {
@@ -136,7 +136,7 @@ func TestFrozenLeader(t *testing.T) {
 				// NotFound) of its renewal; that read, with the attempt's
 				// time up, is what its error names.
 				l := e.waitLog(leader, cont.Time.Add(-time.Second), 5*time.Second, "why it stopped", func(s string) bool { return strings.Contains(s, "stopped leading") })
-				t.Logf("%s: %s", leader, l.text)
+				t.Logf("%s: %s", leader, l.Text)
 			}
 
 			// The lock stays with the new leader, which goes on leading.

@@ -69,7 +69,7 @@ func (e *env) startInproc(id, lock string) *inproc {
 		e.t.Fatal(err)
 	}
 	logger := funcr.New(func(prefix, args string) {
-		e.logs.add(id, args)
+		e.logs.Add(id, args)
 	}, funcr.Options{Verbosity: 1})
 	ctx, cancel := context.WithCancel(logr.NewContext(e.ctx, logger))
 	c.cancel = cancel
@@ -170,13 +170,4 @@ func (c *inproc) lastRunErr() error {
 		return errors.New("no Run returned")
 	}
 	return c.runs[len(c.runs)-1]
-}
-
-// add appends a line of identity, for in-process candidates.
-func (b *logBook) add(identity, text string) {
-	b.mu.Lock()
-	b.lines = append(b.lines, logLine{at: time.Now(), identity: identity, text: text})
-	close(b.changed)
-	b.changed = make(chan struct{})
-	b.mu.Unlock()
 }

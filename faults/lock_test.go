@@ -216,10 +216,10 @@ func TestAnnotationOverwritten(t *testing.T) {
 				}
 				for _, ev := range e.eventsOf(from, pool.Exited, nil) {
 					if ev.Identity == "py-1" {
-						lines := e.logs.of("py-1", written)
+						lines := e.logs.Lines("py-1", written)
 						last := ""
 						if len(lines) > 0 {
-							last = lines[len(lines)-1].text
+							last = lines[len(lines)-1].Text
 						}
 						t.Logf("the Python follower read the garbage and exited with code %d: %s", ev.Code, last)
 						continue
@@ -284,8 +284,8 @@ func TestGoPythonWriteRace(t *testing.T) {
 					loser = "go"
 				}
 				wasRefused := false
-				for _, l := range e.logs.of(loser, time.Time{}) {
-					if strings.Contains(l.text, "lost a race") || strings.Contains(l.text, "Failed to create lock") || strings.Contains(l.text, "Failed to update lock") {
+				for _, l := range e.logs.Lines(loser, time.Time{}) {
+					if strings.Contains(l.Text, "lost a race") || strings.Contains(l.Text, "Failed to create lock") || strings.Contains(l.Text, "Failed to update lock") {
 						wasRefused = true
 					}
 				}

@@ -27,8 +27,6 @@
 package faults
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -134,7 +132,7 @@ type env struct {
 	cs   kubernetes.Interface
 	ns   string
 	pool *pool.Pool
-	logs *logBook
+	logs *pool.Logs
 	t0   time.Time
 	dir  string
 
@@ -164,7 +162,7 @@ func setupOn(t *testing.T, c *controlplane.ControlPlane, python bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, cp: c, cs: cs, pool: built.Fresh(), logs: newLogBook(), t0: time.Now(),
+	e := &env{t: t, ctx: ctx, cp: c, cs: cs, pool: built.Fresh(), logs: pool.NewLogs(), t0: time.Now(),
 		dir: t.TempDir(), proxies: map[string]*netproxy.Proxy{}}
 	e.pool.Stderr = e.logs
 	e.ns = controlplane.NewNamespace(ctx, t, cs)
@@ -178,7 +176,7 @@ func setupOn(t *testing.T, c *controlplane.ControlPlane, python bool) *env {
 		if t.Failed() {
 			t.Logf("leadership terms (seconds since the test started):\n%s", pool.Timeline(pool.Terms(e.pool.Events()), e.t0))
 			t.Logf("events:\n%s", e.eventDump())
-			t.Logf("candidate logs:\n%s", e.logs.dump(e.t0))
+			t.Logf("candidate logs:\n%s", e.logs.Dump(e.t0))
 		}
 	})
 	return e
@@ -468,102 +466,17 @@ func (e *env) waitFollowing(kind pool.Kind, id string, since time.Time) {
 	e.waitLog(id, since, 30*time.Second, "that the lease is held", func(s string) bool { return strings.Contains(s, text) })
 }
 
-// logBook keeps the candidates' log lines with the time each arrived.
-type logBook struct {
-	mu      sync.Mutex
-	lines   []logLine
-	changed chan struct{}
-}
-
-type logLine struct {
-	at       time.Time
-	identity string
-	text     string
-}
-
-func newLogBook() *logBook { return &logBook{changed: make(chan struct{})} }
-
-// Write takes lines of the form "[identity] text", as pool.Pool writes them.
-func (b *logBook) Write(p []byte) (int, error) {
-	now := time.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	sc.Buffer(nil, len(p)+1)
-	for sc.Scan() {
-		line := sc.Text()
-		id, text := "", line
-		if strings.HasPrefix(line, "[") {
-			if i := strings.Index(line, "] "); i > 0 {
-				id, text = line[1:i], line[i+2:]
-			}
-		}
-		b.lines = append(b.lines, logLine{at: now, identity: id, text: text})
-	}
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
-// of returns the lines of identity that arrived at or after since.
-func (b *logBook) of(identity string, since time.Time) []logLine {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []logLine
-	for _, l := range b.lines {
-		if l.identity == identity && !l.at.Before(since) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// count returns how many lines of identity that arrived at or after since
-// contain text.
-func (b *logBook) count(identity string, since time.Time, text string) int {
-	n := 0
-	for _, l := range b.of(identity, since) {
-		if strings.Contains(l.text, text) {
-			n++
-		}
-	}
-	return n
-}
-
 // waitLog waits up to within for a line of identity, arrived at or after
 // since, that matches, or fails the test naming what.
-func (e *env) waitLog(identity string, since time.Time, within time.Duration, what string, match func(string) bool) logLine {
+func (e *env) waitLog(identity string, since time.Time, within time.Duration, what string, match func(string) bool) pool.LogLine {
 	e.t.Helper()
-	b := e.logs
-	deadline := time.After(within)
-	for {
-		b.mu.Lock()
-		for _, l := range b.lines {
-			if l.identity == identity && !l.at.Before(since) && match(l.text) {
-				b.mu.Unlock()
-				return l
-			}
-		}
-		changed := b.changed
-		b.mu.Unlock()
-		select {
-		case <-changed:
-		case <-deadline:
-			e.t.Fatalf("%s did not log %s within %v", identity, what, within)
-		case <-e.ctx.Done():
-			e.t.Fatalf("%s did not log %s: %v", identity, what, e.ctx.Err())
-		}
+	ctx, cancel := context.WithTimeout(e.ctx, within)
+	defer cancel()
+	l, err := e.logs.WaitFor(ctx, identity, since, match)
+	if err != nil {
+		e.t.Fatalf("%s did not log %s within %v: %v", identity, what, within, err)
 	}
-}
-
-func (b *logBook) dump(t0 time.Time) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var s strings.Builder
-	for _, l := range b.lines {
-		fmt.Fprintf(&s, "%8.3fs [%s] %s\n", l.at.Sub(t0).Seconds(), l.identity, l.text)
-	}
-	return s.String()
+	return l
 }
 
 // pyRead runs the Python client's ConfigMapLock.get on the live lock and

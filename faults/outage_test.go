@@ -165,10 +165,10 @@ func testOutage(t *testing.T, stop, start func(context.Context) error) {
 	}
 	// What the Python follower did, for the README.
 	for _, ev := range ey.eventsOf(yFrom, pool.Exited, func(ev pool.Event) bool { return ev.Identity == "py-y" }) {
-		lines := ey.logs.of("py-y", since)
+		lines := ey.logs.Lines("py-y", since)
 		lastLine := ""
 		if len(lines) > 0 {
-			lastLine = lines[len(lines)-1].text
+			lastLine = lines[len(lines)-1].Text
 		}
 		t.Logf("the Python follower exited with code %d during the outage: %s", ev.Code, lastLine)
 	}
@@ -193,10 +193,10 @@ func checkStoppedInTime(t *testing.T, who string, last, stopped time.Time) {
 // containing text, read from the line itself.
 func lastLog(e *env, identity, text string) time.Time {
 	e.t.Helper()
-	lines := e.logs.of(identity, time.Time{})
+	lines := e.logs.Lines(identity, time.Time{})
 	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i].text, text) {
-			return goLogTime(e.t, lines[i].text)
+		if strings.Contains(lines[i].Text, text) {
+			return goLogTime(e.t, lines[i].Text)
 		}
 	}
 	e.t.Fatalf("%s never logged %q", identity, text)

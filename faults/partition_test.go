@@ -122,7 +122,7 @@ func TestSlowLeader(t *testing.T) {
 					len(e.eventsOf(from, pool.StoppedLeading, nil)) > 0 {
 					t.Errorf("leadership changed on a link slowed by %v: %v", tc.latency, evs)
 				}
-				n := e.logs.count(leader, slowed, goRenewedLog)
+				n := e.logs.Count(leader, slowed, pool.Contains(goRenewedLog))
 				t.Logf("slowed by %v per chunk: %d renewals in %v", tc.latency, n, 3*leaseDuration)
 				if n < 4 {
 					t.Errorf("%d renewals in %v on the slow link, want at least 4", n, 3*leaseDuration)

@@ -39,9 +39,9 @@ func TestSlowAcquisition(t *testing.T) {
 			t.Errorf("%s %v after it started leading (code %d)", ev.Event, ev.Time.Sub(led.Time), ev.Code)
 		}
 	}
-	for _, l := range e.logs.of("go", time.Time{}) {
-		if strings.Contains(l.text, "stopped leading") {
-			t.Logf("go: %s", l.text)
+	for _, l := range e.logs.Lines("go", time.Time{}) {
+		if strings.Contains(l.Text, "stopped leading") {
+			t.Logf("go: %s", l.Text)
 		}
 	}
 	if now := leadersNow(e); len(now) != 1 {

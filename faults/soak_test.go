@@ -294,7 +294,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("Go candidates' memory:\n%s%s", samples.check(t, 20*time.Second), checkLiveHeap(t, e, ids))
 	if os.Getenv("SOAK_DUMP") != "" {
-		t.Logf("events:\n%s\nlogs:\n%s", e.eventDump(), e.logs.dump(e.t0))
+		t.Logf("events:\n%s\nlogs:\n%s", e.eventDump(), e.logs.Dump(e.t0))
 	}
 	e.checkUserContent("lock")
 }
@@ -394,18 +394,18 @@ func checkLiveHeap(t *testing.T, e *env, ids []string) string {
 	var b strings.Builder
 	for _, id := range ids {
 		var runs [][]gc // one per process: "gc 1" starts a new one
-		for _, l := range e.logs.of(id, time.Time{}) {
+		for _, l := range e.logs.Lines(id, time.Time{}) {
 			var n int
 			var at float64
-			if _, err := fmt.Sscanf(l.text, "gc %d @%fs", &n, &at); err != nil {
+			if _, err := fmt.Sscanf(l.Text, "gc %d @%fs", &n, &at); err != nil {
 				continue
 			}
-			i := strings.Index(l.text, " MB,")
-			j := strings.LastIndex(l.text[:max(i, 0)], "->")
+			i := strings.Index(l.Text, " MB,")
+			j := strings.LastIndex(l.Text[:max(i, 0)], "->")
 			if i < 0 || j < 0 {
 				continue
 			}
-			live, err := strconv.Atoi(l.text[j+2 : i])
+			live, err := strconv.Atoi(l.Text[j+2 : i])
 			if err != nil {
 				continue
 			}

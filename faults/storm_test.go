@@ -194,12 +194,12 @@ func TestStorm(t *testing.T) {
 // pyText.
 func refusedWrites(e *env, ids []string, since time.Time, goText, pyText string) (goN, pyN int) {
 	for _, id := range ids {
-		for _, l := range e.logs.of(id, since) {
-			if strings.Contains(l.text, "lost a race") && strings.Contains(l.text, goText) {
+		for _, l := range e.logs.Lines(id, since) {
+			if strings.Contains(l.Text, "lost a race") && strings.Contains(l.Text, goText) {
 				goN++
 				break
 			}
-			if strings.Contains(l.text, pyText) {
+			if strings.Contains(l.Text, pyText) {
 				pyN++
 				break
 			}

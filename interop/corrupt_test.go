@@ -44,8 +44,8 @@ func TestCorruptAnnotation(t *testing.T) {
 	}
 	for _, ev := range e.eventsOf(0, pool.Exited, func(ev pool.Event) bool { return ev.Identity == "py-candidate" }) {
 		last := ""
-		if lines := e.logs.of(ev.Identity); len(lines) > 0 {
-			last = lines[len(lines)-1].text
+		if lines := e.logs.Lines(ev.Identity, time.Time{}); len(lines) > 0 {
+			last = lines[len(lines)-1].Text
 		}
 		t.Logf("the Python client, facing the same value, exited with code %d: %s", ev.Code, last)
 	}

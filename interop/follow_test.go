@@ -56,7 +56,7 @@ func TestGoLeadsPythonFollows(t *testing.T) {
 		}
 	}
 	for _, id := range followers {
-		if n := e.logs.count(id, windowStart, heldLog(pool.Python, leader)); n < minPolls {
+		if n := e.logs.Count(id, windowStart, heldLog(pool.Python, leader)); n < minPolls {
 			t.Errorf("%s found %s's lease valid %d times in %v, want at least %d", id, leader, n, followWindow, minPolls)
 		}
 	}
@@ -147,7 +147,7 @@ func TestPythonLeadsGoFollows(t *testing.T) {
 		}
 	}
 	for _, id := range followers {
-		if n := e.logs.count(id, windowStart, heldLog(pool.Go, leader)); n < minPolls {
+		if n := e.logs.Count(id, windowStart, heldLog(pool.Go, leader)); n < minPolls {
 			t.Errorf("%s found %s's lease valid %d times in %v, want at least %d", id, leader, n, followWindow, minPolls)
 		}
 	}

@@ -21,7 +21,6 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -31,7 +30,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -124,7 +122,7 @@ type env struct {
 	cs   kubernetes.Interface
 	ns   string
 	pool *pool.Pool
-	logs *logBook
+	logs *pool.Logs
 	t0   time.Time
 }
 
@@ -145,7 +143,7 @@ func setup(t *testing.T, python bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, cs: cs, pool: built.Fresh(), logs: newLogBook(), t0: time.Now()}
+	e := &env{t: t, ctx: ctx, cs: cs, pool: built.Fresh(), logs: pool.NewLogs(), t0: time.Now()}
 	e.pool.Stderr = e.logs
 	e.ns = controlplane.NewNamespace(ctx, t, cs)
 	t.Cleanup(func() {
@@ -153,7 +151,7 @@ func setup(t *testing.T, python bool) *env {
 		if t.Failed() {
 			t.Logf("leadership terms (seconds since the test started):\n%s", pool.Timeline(pool.Terms(e.pool.Events()), e.t0))
 			t.Logf("events:\n%s", e.eventDump())
-			t.Logf("candidate logs:\n%s", e.logs.dump(e.t0))
+			t.Logf("candidate logs:\n%s", e.logs.Dump(e.t0))
 		}
 	})
 	return e
@@ -385,12 +383,12 @@ func (e *env) checkTookAtOnce(kind pool.Kind, id string, led pool.Event) {
 		held = func(line string) bool { return strings.Contains(line, pythonHeldLog) }
 	}
 	var following time.Time
-	for _, l := range e.logs.of(id) {
-		if following.IsZero() && strings.Contains(l.text, startLog) {
-			following = l.at
+	for _, l := range e.logs.Lines(id, time.Time{}) {
+		if following.IsZero() && strings.Contains(l.Text, startLog) {
+			following = l.At
 		}
-		if held(l.text) && l.at.Before(led.Time) {
-			e.t.Errorf("%s waited before taking the lock: it logged %q", id, l.text)
+		if held(l.Text) && l.At.Before(led.Time) {
+			e.t.Errorf("%s waited before taking the lock: it logged %q", id, l.Text)
 		}
 	}
 	if following.IsZero() {
@@ -404,102 +402,17 @@ func (e *env) checkTookAtOnce(kind pool.Kind, id string, led pool.Event) {
 	}
 }
 
-// logBook keeps the candidates' log lines with the time each arrived.
-type logBook struct {
-	mu      sync.Mutex
-	lines   []logLine
-	changed chan struct{}
-}
-
-type logLine struct {
-	at       time.Time
-	identity string
-	text     string
-}
-
-func newLogBook() *logBook { return &logBook{changed: make(chan struct{})} }
-
-// Write takes lines of the form "[identity] text", as pool.Pool writes them.
-func (b *logBook) Write(p []byte) (int, error) {
-	now := time.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	sc.Buffer(nil, len(p)+1)
-	for sc.Scan() {
-		line := sc.Text()
-		id, text := "", line
-		if strings.HasPrefix(line, "[") {
-			if i := strings.Index(line, "] "); i > 0 {
-				id, text = line[1:i], line[i+2:]
-			}
-		}
-		b.lines = append(b.lines, logLine{at: now, identity: id, text: text})
-	}
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
-// of returns the lines of one candidate.
-func (b *logBook) of(identity string) []logLine {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []logLine
-	for _, l := range b.lines {
-		if l.identity == identity {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// count returns how many lines of identity that arrived at or after since
-// match.
-func (b *logBook) count(identity string, since time.Time, match func(string) bool) int {
-	n := 0
-	for _, l := range b.of(identity) {
-		if !l.at.Before(since) && match(l.text) {
-			n++
-		}
-	}
-	return n
-}
-
 // waitLog waits up to within for a line of identity that matches, or fails
 // the test naming what.
-func (e *env) waitLog(identity string, within time.Duration, what string, match func(string) bool) logLine {
+func (e *env) waitLog(identity string, within time.Duration, what string, match func(string) bool) pool.LogLine {
 	e.t.Helper()
-	b := e.logs
-	deadline := time.After(within)
-	for {
-		b.mu.Lock()
-		for _, l := range b.lines {
-			if l.identity == identity && match(l.text) {
-				b.mu.Unlock()
-				return l
-			}
-		}
-		changed := b.changed
-		b.mu.Unlock()
-		select {
-		case <-changed:
-		case <-deadline:
-			e.t.Fatalf("%s did not log %s within %v", identity, what, within)
-		case <-e.ctx.Done():
-			e.t.Fatalf("%s did not log %s: %v", identity, what, e.ctx.Err())
-		}
+	ctx, cancel := context.WithTimeout(e.ctx, within)
+	defer cancel()
+	l, err := e.logs.WaitFor(ctx, identity, time.Time{}, match)
+	if err != nil {
+		e.t.Fatalf("%s did not log %s within %v: %v", identity, what, within, err)
 	}
-}
-
-func (b *logBook) dump(t0 time.Time) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var s strings.Builder
-	for _, l := range b.lines {
-		fmt.Fprintf(&s, "%8.3fs [%s] %s\n", l.at.Sub(t0).Seconds(), l.identity, l.text)
-	}
-	return s.String()
+	return l
 }
 
 // pyLockObject is what the Python client's ConfigMapLock.get_lock_object

@@ -127,7 +127,7 @@ type demo struct {
 	stderr   io.Writer
 	mu       sync.Mutex // serializes output
 	pool     *pool.Pool
-	logs     *logBook
+	logs     *pool.Logs
 	procs    map[string]*pool.Candidate
 	t0       time.Time // candidates started
 	ownUID   types.UID // of the lock, when the demo's candidates created it
@@ -158,10 +158,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.kubeconfigEnv = os.Getenv("KUBECONFIG")
-	d := &demo{opts: o, start: time.Now(), out: stdout, stderr: stderr, logs: newLogBook(),
+	d := &demo{opts: o, start: time.Now(), out: stdout, stderr: stderr, logs: pool.NewLogs(),
 		procs: map[string]*pool.Candidate{}, printedCh: make(chan struct{})}
 	if o.verbose {
-		d.logs.copyTo = stderr
+		d.logs.CopyTo = stderr
 	}
 	if err := d.run(ctx); err != nil {
 		d.say("demo failed: %v", err)
@@ -574,7 +574,7 @@ func (d *demo) waitFollowers(ctx context.Context, leader string, since time.Time
 		if c.Spec.Kind == pool.Python {
 			text = "lease held by " + leader + " "
 		}
-		if d.logs.waitFor(ctx, id, since, text) {
+		if _, err := d.logs.WaitFor(ctx, id, since, pool.Contains(text)); err == nil {
 			saw = append(saw, id)
 		}
 	}
@@ -592,7 +592,7 @@ func (d *demo) waitFollowers(ctx context.Context, leader string, since time.Time
 func (d *demo) waitLog(ctx context.Context, id string, since time.Time, text string, within time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
-	d.logs.waitFor(ctx, id, since, text)
+	_, _ = d.logs.WaitFor(ctx, id, since, pool.Contains(text))
 }
 
 // stopAll ends every candidate still running: SIGTERM, so that a Go leader
@@ -697,65 +697,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// logBook keeps the candidates' log lines, as pool.Pool writes them
-// ("[identity] text"), so the demo can wait for one; with copyTo set it
-// also copies them there.
-type logBook struct {
-	copyTo io.Writer
-
-	mu      sync.Mutex
-	lines   []logLine
-	changed chan struct{}
-}
-
-type logLine struct {
-	at       time.Time
-	identity string
-	text     string
-}
-
-func newLogBook() *logBook { return &logBook{changed: make(chan struct{})} }
-
-func (b *logBook) Write(p []byte) (int, error) {
-	now := time.Now()
-	if b.copyTo != nil {
-		_, _ = b.copyTo.Write(p)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, line := range strings.Split(strings.TrimSuffix(string(p), "\n"), "\n") {
-		id, text := "", line
-		if rest, ok := strings.CutPrefix(line, "["); ok {
-			if i := strings.Index(rest, "] "); i > 0 {
-				id, text = rest[:i], rest[i+2:]
-			}
-		}
-		b.lines = append(b.lines, logLine{at: now, identity: id, text: text})
-	}
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
-// waitFor waits until ctx ends for a line of id received at or after since
-// that contains text, and reports whether one came.
-func (b *logBook) waitFor(ctx context.Context, id string, since time.Time, text string) bool {
-	for {
-		b.mu.Lock()
-		for _, l := range b.lines {
-			if l.identity == id && !l.at.Before(since) && strings.Contains(l.text, text) {
-				b.mu.Unlock()
-				return true
-			}
-		}
-		changed := b.changed
-		b.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return false
-		}
-	}
 }
