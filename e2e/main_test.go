@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,7 +106,7 @@ func setup(t *testing.T) *env {
 		e.pool.Close()
 		if t.Failed() {
 			t.Logf("leadership terms (seconds since the test started):\n%s", pool.Timeline(pool.Terms(e.pool.Events()), e.t0))
-			t.Logf("events:\n%s", e.eventDump())
+			t.Logf("events:\n%s", pool.EventDump(e.pool.Events(), e.t0))
 			t.Logf("candidate logs:\n%s", e.logs.Dump(e.t0))
 		}
 	})
@@ -172,24 +171,6 @@ func (e *env) exitCode(c *pool.Candidate, within time.Duration) int {
 		e.t.Fatal(err)
 	}
 	return code
-}
-
-func (e *env) eventDump() string {
-	var b strings.Builder
-	for _, ev := range e.pool.Events() {
-		fmt.Fprintf(&b, "%8.3fs %-8s %-15s", ev.Time.Sub(e.t0).Seconds(), ev.Identity, ev.Event)
-		if ev.Leader != "" {
-			fmt.Fprintf(&b, " leader=%s", ev.Leader)
-		}
-		if ev.Signal != "" {
-			fmt.Fprintf(&b, " signal=%q", ev.Signal)
-		}
-		if ev.Event == pool.Exited {
-			fmt.Fprintf(&b, " code=%d", ev.Code)
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 // waitLog waits up to within for a line of identity that arrived at or after

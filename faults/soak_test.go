@@ -294,7 +294,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("Go candidates' memory:\n%s%s", samples.check(t, 20*time.Second), checkLiveHeap(t, e, ids))
 	if os.Getenv("SOAK_DUMP") != "" {
-		t.Logf("events:\n%s\nlogs:\n%s", e.eventDump(), e.logs.Dump(e.t0))
+		t.Logf("events:\n%s\nlogs:\n%s", pool.EventDump(e.pool.Events(), e.t0), e.logs.Dump(e.t0))
 	}
 	e.checkUserContent("lock")
 }

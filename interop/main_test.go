@@ -150,7 +150,7 @@ func setup(t *testing.T, python bool) *env {
 		e.pool.Close()
 		if t.Failed() {
 			t.Logf("leadership terms (seconds since the test started):\n%s", pool.Timeline(pool.Terms(e.pool.Events()), e.t0))
-			t.Logf("events:\n%s", e.eventDump())
+			t.Logf("events:\n%s", pool.EventDump(e.pool.Events(), e.t0))
 			t.Logf("candidate logs:\n%s", e.logs.Dump(e.t0))
 		}
 	})
@@ -220,24 +220,6 @@ func (e *env) checkNoOverlap() []pool.Term {
 		e.t.Error(err)
 	}
 	return terms
-}
-
-func (e *env) eventDump() string {
-	var b strings.Builder
-	for _, ev := range e.pool.Events() {
-		fmt.Fprintf(&b, "%8.3fs %-16s %-15s", ev.Time.Sub(e.t0).Seconds(), ev.Identity, ev.Event)
-		if ev.Leader != "" {
-			fmt.Fprintf(&b, " leader=%s", ev.Leader)
-		}
-		if ev.Signal != "" {
-			fmt.Fprintf(&b, " signal=%q", ev.Signal)
-		}
-		if ev.Event == pool.Exited {
-			fmt.Fprintf(&b, " code=%d", ev.Code)
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 // createLock creates the ConfigMap name with the given annotations, labels

@@ -122,3 +122,23 @@ func Timeline(terms []Term, t0 time.Time) string {
 	}
 	return b.String()
 }
+
+// EventDump renders events one per line, times in seconds since t0, for a
+// failed test's log.
+func EventDump(events []Event, t0 time.Time) string {
+	var b strings.Builder
+	for _, ev := range events {
+		fmt.Fprintf(&b, "%8.3fs %-16s %-15s", ev.Time.Sub(t0).Seconds(), ev.Identity, ev.Event)
+		if ev.Leader != "" {
+			fmt.Fprintf(&b, " leader=%s", ev.Leader)
+		}
+		if ev.Signal != "" {
+			fmt.Fprintf(&b, " signal=%q", ev.Signal)
+		}
+		if ev.Event == Exited {
+			fmt.Fprintf(&b, " code=%d", ev.Code)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
